@@ -327,7 +327,7 @@ class Curriculum(Strict):
         return hours
 
     @model_validator(mode="after")
-    def _references_resolve(self) -> Self:  # noqa: C901 - one list of cross-references
+    def _references_resolve(self) -> Self:
         topic_codes = {t.code for t in self.topics}
         scenario_codes = {s.code for s in self.scenarios}
         problems: list[str] = []

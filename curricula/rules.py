@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from itertools import pairwise
 from typing import Self
 
 from pydantic import Field, model_validator
@@ -85,7 +86,7 @@ def rule_set_on(rule_sets: tuple[RuleSet, ...], day: dt.date) -> RuleSet:
 def check_no_overlap(rule_sets: tuple[RuleSet, ...]) -> list[str]:
     problems: list[str] = []
     ordered = sorted(rule_sets, key=lambda r: r.effective_from)
-    for earlier, later in zip(ordered, ordered[1:], strict=False):
+    for earlier, later in pairwise(ordered):
         if earlier.effective_until is None or earlier.effective_until >= later.effective_from:
             problems.append(f"{earlier.code} and {later.code} are both in force on some day")
         elif (later.effective_from - earlier.effective_until).days != 1:

@@ -1,0 +1,1 @@
+"""Accounts: users and roles, passwords, console login sessions, API tokens, login rate limits."""

@@ -1,0 +1,95 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+
+from server.accounts.routes import router as accounts_router
+from server.audit.routes import router as audit_router
+from server.catalog.routes import router as catalog_router
+from server.config import Settings, get_settings
+from server.console import pages as console_pages
+from server.console.routes import STATIC_DIR
+from server.console.routes import router as console_router
+from server.db import engine_for
+from server.errors import InvalidInput, SafetrainError
+from server.health.routes import router as health_router
+from server.trainees.routes import router as trainees_router
+
+# Every router of the app; tests walk these to prove each route's roles are enforced.
+ROUTERS: tuple[APIRouter, ...] = (
+    health_router,
+    accounts_router,
+    trainees_router,
+    catalog_router,
+    audit_router,
+    console_router,
+)
+
+API_DESCRIPTION = """
+safetrain 化工安全实训基地管理系统 API / chemical-industry safety training base API.
+
+Every route states the roles that may call it (`x-roles`). Authenticate with
+`Authorization: Bearer <token>` (`safetrain token create`). Errors are
+`{"error": code, "message": "中文 / English", "details": …}`.
+"""
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    details = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        details.append(
+            {
+                "field": ".".join(loc) or "body",
+                "code": err.get("type", "invalid"),
+                "message": err.get("msg", ""),
+            }
+        )
+    return details
+
+
+def _is_console(request: Request) -> bool:
+    return request.url.path.startswith("/console")
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="safetrain",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine or engine_for(settings.database_url)
+
+    @app.exception_handler(SafetrainError)
+    async def _safetrain_error(request: Request, exc: SafetrainError) -> Response:
+        if _is_console(request):
+            return console_pages.error_page(request, exc)
+        headers = {}
+        if isinstance(exc.details, dict) and "retry_after_seconds" in exc.details:
+            headers["Retry-After"] = str(exc.details["retry_after_seconds"])
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        details = _validation_details(exc)
+        fields = ", ".join(d["field"] for d in details)
+        error = InvalidInput(f"输入有误：{fields}", f"invalid input: {fields}", details=details)
+        if _is_console(request):
+            return console_pages.error_page(request, error)
+        return JSONResponse(error.body(), status_code=422)
+
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

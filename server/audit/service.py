@@ -1,0 +1,170 @@
+"""Append events to the hash chain and verify it.
+
+Each event's hash is SHA-256 over the previous hash and the event's canonical JSON, so editing
+any past event breaks its own hash, deleting one leaves a gap in the sequence, and deleting the
+newest ones disagrees with the chain head. Appends lock the head row, so the chain stays a
+single line even when several server processes write at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from server.audit.models import GENESIS_HASH, AuditEvent, AuditHead
+from server.db import utcnow
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is doing something: a user (console or token), or an operator at the CLI."""
+
+    name: str
+    user_id: int | None = None
+    role: str | None = None
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _event_hash(event: AuditEvent) -> str:
+    body = canonical(
+        {
+            "seq": event.seq,
+            "at": event.at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+            "actor_user_id": event.actor_user_id,
+            "actor": event.actor,
+            "action": event.action,
+            "entity_type": event.entity_type,
+            "entity_id": event.entity_id,
+            "before": event.before,
+            "after": event.after,
+            "reason": event.reason,
+        }
+    )
+    return hashlib.sha256(f"{event.prev_hash}\n{body}".encode()).hexdigest()
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+) -> AuditEvent:
+    """Append one event in the caller's transaction; it commits or rolls back with the change."""
+    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).one()
+    event = AuditEvent(
+        seq=head.last_seq + 1,
+        at=utcnow(),
+        actor_user_id=actor.user_id,
+        actor=actor.name,
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        before=None if before is None else canonical(before),
+        after=None if after is None else canonical(after),
+        reason=reason,
+        prev_hash=head.last_hash,
+        hash="",
+    )
+    event.hash = _event_hash(event)
+    head.last_seq, head.last_hash = event.seq, event.hash
+    session.add(event)
+    session.add(head)
+    session.flush()
+    return event
+
+
+@dataclass
+class ChainReport:
+    checked: int = 0
+    problems: list[tuple[int, str, str]] = field(default_factory=list)  # (seq, zh, en)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _events(session: Session, batch: int = 1000) -> Iterator[AuditEvent]:
+    last = 0
+    while True:
+        rows = session.exec(
+            select(AuditEvent)
+            .where(AuditEvent.seq > last)
+            .order_by(col(AuditEvent.seq))
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        session.expunge_all()
+
+
+def verify(session: Session) -> ChainReport:
+    """Walk the whole chain; report every edited, deleted or reordered event by sequence number."""
+    report = ChainReport()
+    expected_seq, prev_hash = 1, GENESIS_HASH
+    for event in _events(session):
+        report.checked += 1
+        if event.seq != expected_seq:
+            report.problems.append(
+                (
+                    expected_seq,
+                    f"事件 {expected_seq}–{event.seq - 1} 已被删除",
+                    f"events {expected_seq}–{event.seq - 1} were deleted",
+                )
+            )
+        elif event.prev_hash != prev_hash:
+            report.problems.append(
+                (event.seq, "与前一事件的链接断开", "link to the previous event is broken")
+            )
+        if _event_hash(event) != event.hash:
+            report.problems.append(
+                (event.seq, "事件内容已被修改", "the event's content was modified")
+            )
+        expected_seq, prev_hash = event.seq + 1, event.hash
+    head = session.get(AuditHead, 1)
+    if head is None:
+        report.problems.append((0, "审计链头缺失", "the audit chain head is missing"))
+    elif head.last_seq != expected_seq - 1 or head.last_hash != prev_hash:
+        report.problems.append(
+            (
+                expected_seq,
+                f"最新的事件已被删除（链头记录到第 {head.last_seq} 条）",
+                f"the newest events were deleted (the head records seq {head.last_seq})",
+            )
+        )
+    return report
+
+
+def count(session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(AuditEvent)).one())
+
+
+def list_events(
+    session: Session,
+    *,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    after_seq: int = 0,
+    limit: int = 100,
+) -> list[AuditEvent]:
+    query = select(AuditEvent).where(AuditEvent.seq > after_seq)
+    if entity_type:
+        query = query.where(AuditEvent.entity_type == entity_type)
+    if entity_id:
+        query = query.where(AuditEvent.entity_id == entity_id)
+    return list(session.exec(query.order_by(col(AuditEvent.seq)).limit(limit)).all())

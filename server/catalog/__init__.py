@@ -1,0 +1,1 @@
+"""Read-only API over the curricula and regulation rule sets shipped in curricula/."""

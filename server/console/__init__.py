@@ -1,0 +1,1 @@
+"""The trainer console: server-rendered pages (Jinja2), zh-CN first with an English toggle."""

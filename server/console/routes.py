@@ -1,0 +1,288 @@
+"""Console pages: login, dashboard, trainees (list, search, register, detail, import), users."""
+
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from curricula import EducationLevel
+from server.accounts import service as accounts
+from server.accounts.models import CONSOLE_ROLES, Role, UserCreate
+from server.console.pages import (
+    ConsoleLoginDep,
+    console_allow,
+    error_page,
+    language,
+    login_csrf,
+    render,
+)
+from server.deps import CSRF_COOKIE, SESSION_COOKIE, SessionDep, SettingsDep, client_address
+from server.errors import InvalidInput, SafetrainError
+from server.i18n import bilingual
+from server.trainees import roster
+from server.trainees import service as trainees
+from server.trainees.identity import IdType, Sex, education_label
+from server.trainees.models import TraineeCreate
+from server.trainees.routes import FULL_IDENTITY, MAX_UPLOAD_BYTES
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+router = APIRouter(prefix="/console")
+STAFF_PAGES = console_allow(Role.admin, Role.trainer, Role.examiner)
+REGISTRY_PAGES = console_allow(Role.admin, Role.trainer)
+REGISTRY_FORMS = console_allow(Role.admin, Role.trainer, form=True)
+PAGE_SIZE = 50
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local console paths, so the login form cannot be used as an open redirect.
+    if target and target.startswith("/console") and not target.startswith("//"):
+        return target
+    return "/console"
+
+
+@router.get("/login", include_in_schema=False, openapi_extra={"x-roles": ["public"]})
+def login_form(request: Request, next: str | None = None) -> Response:
+    token = login_csrf(request)
+    response = render(request, "login.html", {"next": _safe_next(next), "form_csrf": token})
+    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict")
+    return response
+
+
+@router.post("/login", include_in_schema=False, openapi_extra={"x-roles": ["public"]})
+def login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    csrf_token: Annotated[str, Form(max_length=128)],
+    next: Annotated[str, Form(max_length=500)] = "/console",
+) -> Response:
+    cookie_token = request.cookies.get(CSRF_COOKIE, "")
+    if not cookie_token or not hmac.compare_digest(cookie_token, csrf_token):
+        return render(
+            request,
+            "login.html",
+            {
+                "next": _safe_next(next),
+                "form_csrf": login_csrf(request),
+                "error": bilingual("表单已失效，请重试", "the form expired, please try again"),
+            },
+            status_code=403,
+        )
+    address = client_address(request, settings)
+    try:
+        user = accounts.authenticate(session, settings, username, password, address)
+    except SafetrainError as exc:
+        lang = language(request)
+        return render(
+            request,
+            "login.html",
+            {
+                "next": _safe_next(next),
+                "form_csrf": cookie_token,
+                "error": exc.en if lang == "en" else exc.zh,
+                "username": username,
+            },
+            status_code=exc.status,
+        )
+    new = accounts.start_login_session(session, settings, user, address)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        new.cookie,
+        max_age=settings.session_hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=settings.session_cookie_secure,
+    )
+    response.delete_cookie(CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout", **console_allow(*CONSOLE_ROLES, form=True))
+def logout(request: Request, session: SessionDep) -> Response:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        accounts.end_login_session(session, cookie)
+    response = RedirectResponse("/console/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("", **STAFF_PAGES)
+def dashboard(request: Request, session: SessionDep, login: ConsoleLoginDep) -> Response:
+    _, count = trainees.search(session, limit=1)
+    return render(request, "dashboard.html", {"trainee_count": count}, login=login)
+
+
+@router.get("/trainees", **STAFF_PAGES)
+def trainee_list(
+    request: Request,
+    session: SessionDep,
+    login: ConsoleLoginDep,
+    q: Annotated[str | None, Query(max_length=50)] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    rows, count = trainees.search(session, q=q, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    items = [trainees.public(t, e, full_identity=False) for t, e in rows]
+    pages = max(1, (count + PAGE_SIZE - 1) // PAGE_SIZE)
+    return render(
+        request,
+        "trainees.html",
+        {
+            "items": items,
+            "count": count,
+            "q": q or "",
+            "page": page,
+            "pages": pages,
+            "education_label": education_label,
+        },
+        login=login,
+    )
+
+
+def _registration_context(
+    form: dict[str, str] | None = None, errors: dict[str, str] | None = None
+) -> dict[str, object]:
+    return {
+        "form": form or {},
+        "errors": errors or {},
+        "id_types": list(IdType),
+        "sexes": list(Sex),
+        "education_levels": list(EducationLevel),
+        "education_label": education_label,
+    }
+
+
+@router.get("/trainees/new", **REGISTRY_PAGES)
+def trainee_new(request: Request, login: ConsoleLoginDep) -> Response:
+    return render(request, "trainee_new.html", _registration_context(), login=login)
+
+
+@router.post("/trainees/new", **REGISTRY_FORMS)
+async def trainee_create(request: Request, session: SessionDep, login: ConsoleLoginDep) -> Response:
+    form = {
+        k: v for k, v in (await request.form()).items() if isinstance(v, str) and k != "csrf_token"
+    }
+    lang = language(request)
+    try:
+        data = TraineeCreate.model_validate({k: v for k, v in form.items() if v.strip()})
+        trainee = trainees.register(session, login.actor, data)
+    except ValidationError as exc:
+        errors = {str(e["loc"][0]): e["msg"] for e in exc.errors()}
+        return render(
+            request,
+            "trainee_new.html",
+            _registration_context(form, errors),
+            login=login,
+            status_code=422,
+        )
+    except SafetrainError as exc:
+        errors = {}
+        if isinstance(exc, InvalidInput) and isinstance(exc.details, list):
+            for d in exc.details:
+                errors[d["field"]] = d["message"]
+        else:
+            errors["_"] = exc.en if lang == "en" else exc.zh
+        return render(
+            request,
+            "trainee_new.html",
+            _registration_context(form, errors),
+            login=login,
+            status_code=exc.status,
+        )
+    return RedirectResponse(f"/console/trainees/{trainee.id}", status_code=303)
+
+
+@router.get("/trainees/import", **REGISTRY_PAGES)
+def import_form(request: Request, login: ConsoleLoginDep) -> Response:
+    return render(request, "import.html", {"report": None}, login=login)
+
+
+@router.post("/trainees/import", **REGISTRY_FORMS)
+async def import_upload(
+    request: Request,
+    session: SessionDep,
+    login: ConsoleLoginDep,
+    file: Annotated[UploadFile, File()],
+    valid_only: Annotated[bool, Form()] = False,
+) -> Response:
+    data = await file.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        return error_page(
+            request,
+            InvalidInput(
+                "文件过大（上限 10 MB）", "file too large (limit 10 MB)", code="file_too_large"
+            ),
+        )
+    report = trainees.import_roster(
+        session, login.actor, data, file.filename or "roster", valid_only=valid_only
+    )
+    status = 200 if not report.errors or report.imported else 422
+    return render(request, "import.html", {"report": report}, login=login, status_code=status)
+
+
+@router.get("/trainees/template.xlsx", **REGISTRY_PAGES)
+def import_template() -> Response:
+    return Response(
+        roster.roster_template_xlsx(),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"content-disposition": 'attachment; filename="roster-template.xlsx"'},
+    )
+
+
+@router.get("/trainees/{trainee_id}", **STAFF_PAGES)
+def trainee_detail(
+    request: Request, session: SessionDep, login: ConsoleLoginDep, trainee_id: int
+) -> Response:
+    trainee = trainees.get(session, trainee_id)
+    employer = trainees.employer_of(session, trainee)
+    item = trainees.public(trainee, employer, full_identity=login.role in FULL_IDENTITY)
+    return render(
+        request,
+        "trainee_detail.html",
+        {"item": item, "education_label": education_label},
+        login=login,
+    )
+
+
+@router.get("/users", **console_allow(Role.admin))
+def users_page(request: Request, session: SessionDep, login: ConsoleLoginDep) -> Response:
+    users, count = accounts.list_users(session, limit=500)
+    return render(
+        request,
+        "users.html",
+        {"users": users, "count": count, "roles": list(Role), "errors": {}, "form": {}},
+        login=login,
+    )
+
+
+@router.post("/users", **console_allow(Role.admin, form=True))
+async def users_create(request: Request, session: SessionDep, login: ConsoleLoginDep) -> Response:
+    form = {
+        k: v for k, v in (await request.form()).items() if isinstance(v, str) and k != "csrf_token"
+    }
+    errors: dict[str, str] = {}
+    try:
+        data = UserCreate.model_validate({k: v for k, v in form.items() if v.strip()})
+        accounts.create_user(session, login.actor, data)
+    except ValidationError as exc:
+        errors = {str(e["loc"][0]): e["msg"] for e in exc.errors()}
+    except SafetrainError as exc:
+        errors = {"_": exc.en if language(request) == "en" else exc.zh}
+    if errors:
+        users, count = accounts.list_users(session, limit=500)
+        return render(
+            request,
+            "users.html",
+            {"users": users, "count": count, "roles": list(Role), "errors": errors, "form": form},
+            login=login,
+            status_code=422,
+        )
+    return RedirectResponse("/console/users", status_code=303)

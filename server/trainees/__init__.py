@@ -1,0 +1,1 @@
+"""Trainees: registration, identity documents and roster import."""

@@ -1,0 +1,124 @@
+"""Test set-up: every database test runs on SQLite and on a real PostgreSQL.
+
+PostgreSQL is started by the set-up itself (tests/pgcluster.py). Where it is not installed the
+PostgreSQL variants are skipped with a clear message; with CI=true they must run, so a missing
+PostgreSQL fails the run instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from server import migrate
+from server.app import create_app
+from server.config import Environment, Settings
+from server.db import make_engine
+from tests import pgcluster
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+_counter = itertools.count()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_url" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "backend",
+            ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+            indirect=True,
+        )
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+# --- SQLite: migrate once, copy the file for each test ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+# --- PostgreSQL: one cluster per run, a migrated template, a clone per test ----------------
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pgcluster.Cluster | None]:
+    try:
+        cluster = pgcluster.start()
+    except pgcluster.PostgresUnavailable as exc:
+        if IN_CI:
+            pytest.fail(f"CI=true but PostgreSQL could not be started: {exc}", pytrace=False)
+        _skipped_reason.append(str(exc))
+        yield None
+        return
+    template_url = pgcluster.create_database(cluster, "safetrain_template")
+    migrate.upgrade(template_url)
+    yield cluster
+    cluster.stop()
+
+
+_skipped_reason: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _skipped_reason:
+        terminalreporter.write_line(
+            f"NOTE: PostgreSQL tests were SKIPPED: {_skipped_reason[0]}", yellow=True, bold=True
+        )
+
+
+@pytest.fixture
+def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "test.db"
+        shutil.copyfile(template, path)
+        return f"sqlite:///{path}"
+    cluster: pgcluster.Cluster | None = request.getfixturevalue("pg_cluster")
+    if cluster is None:
+        pytest.skip(f"PostgreSQL not available: {_skipped_reason[0]}")
+    name = f"t{os.getpid()}_{next(_counter)}"
+    return pgcluster.create_database(cluster, name, template="safetrain_template")
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(db_url: str) -> Iterator[Session]:
+    """The test's own view of the database. On SQLite its transactions are deferred, so a test
+    that reads between requests does not hold the write lock the server's requests need."""
+    eng = make_engine(db_url, immediate=False)
+    with Session(eng, expire_on_commit=False) as s:
+        yield s
+    eng.dispose()
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings(database_url=db_url, environment=Environment.test)
+
+
+@pytest.fixture
+def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    app = create_app(settings=settings, engine=engine)
+    with TestClient(app) as c:
+        yield c

@@ -1,0 +1,36 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+
+class TestHealth:
+    def test_healthz(self, client: TestClient) -> None:
+        assert client.get("/healthz").json() == {"status": "ok"}
+
+    def test_readyz_when_migrated(self, client: TestClient) -> None:
+        response = client.get("/readyz")
+        assert response.status_code == 200
+        body = response.json()
+        assert (
+            body["database"] == "ok" and body["migrations"]["current"] == body["migrations"]["head"]
+        )
+
+    def test_readyz_503_when_schema_is_behind(self, client: TestClient, engine: Engine) -> None:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = 'older'"))
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert "safetrain db upgrade" in response.json()["message"]
+
+    def test_openapi_docs_are_served(self, client: TestClient) -> None:
+        assert client.get("/docs").status_code == 200
+        spec = client.get("/openapi.json").json()
+        assert spec["paths"]["/api/v1/trainees"]["get"]["x-roles"] == [
+            "admin",
+            "examiner",
+            "trainer",
+        ]
