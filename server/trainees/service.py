@@ -20,6 +20,7 @@ from server.trainees.identity import (
     IdentityError,
     IdType,
     Sex,
+    birth_date_problem,
     mask_id_number,
     normalize_document_number,
     normalize_phone,
@@ -104,12 +105,8 @@ def resolve_identity(
                 "birth date is required for this document type",
             )
         )
-    elif birth_date > today or birth_date < dt.date(1900, 1, 1):
-        problems.append(
-            FieldProblem(
-                "birth_date", "birth_date_range", "出生日期不合理", "birth date is not plausible"
-            )
-        )
+    elif (why := birth_date_problem(birth_date, today)) is not None:
+        problems.append(FieldProblem("birth_date", "birth_date_invalid", *why))
     if sex is None:
         problems.append(
             FieldProblem(
