@@ -150,6 +150,7 @@ def demo_load(
 ) -> None:
     """载入演示数据 / Load demo users, employers and trainees (development only)."""
     from server import demo
+    from server.accounts.models import CONSOLE_ROLES
 
     settings = _settings()
     if settings.environment.value == "production":
@@ -157,21 +158,30 @@ def demo_load(
     _require_current_schema(settings)
     engine = engine_for(settings.database_url)
     with session_scope(engine) as session:
-        loaded = demo.load(
+        tokens = demo.load(
             session,
+            settings,
             _actor(),
             if_empty=if_empty,
-            progress=lambda it, n: track(it, total=n, description="demo"),
+            progress=lambda items, n: track(items, total=n, description="demo"),
         )
     out.print(
-        "演示数据已载入 / demo data loaded" if loaded else "已有数据，跳过 / data present, skipped"
+        "演示数据已载入 / demo data loaded"
+        if tokens is not None
+        else "已有数据，跳过 / data present, skipped"
     )
-    table = Table(title="演示账号 / demo logins (password: " + demo.DEMO_PASSWORD + ")")
+    table = Table(title="演示账号 / demo logins")
     table.add_column("用户名 username")
     table.add_column("角色 role")
+    table.add_column("登录 sign-in")
     for username, role, _ in demo.DEMO_USERS:
-        table.add_row(username, role.value)
+        how = f"password {demo.DEMO_PASSWORD}" if role in CONSOLE_ROLES else "bearer token"
+        table.add_row(username, role.value, how)
     out.print(table)
+    if tokens:
+        out.print("令牌只显示这一次 / tokens, shown this once:")
+        for username, secret in tokens.items():
+            out.print(f"  {username}: {secret}", soft_wrap=True)
 
 
 # --- users and tokens --------------------------------------------------------------------

@@ -10,8 +10,9 @@ from sqlmodel import Session, func, select
 
 from curricula.model import EducationLevel
 from server.accounts import service as accounts
-from server.accounts.models import Role, User, UserCreate
+from server.accounts.models import CONSOLE_ROLES, Role, User, UserCreate
 from server.audit.service import Actor
+from server.config import Settings
 from server.trainees import service as trainees
 from server.trainees.identity import Sex, make_resident_id
 from server.trainees.models import TraineeCreate
@@ -93,20 +94,33 @@ def _plain(items: list[TraineeCreate], total: int) -> Iterable[TraineeCreate]:
 
 def load(
     session: Session,
+    settings: Settings,
     actor: Actor,
     *,
     if_empty: bool = False,
     progress: Progress = _plain,
-) -> bool:
-    """Load the demo data; with if_empty, only into a database that has no users yet."""
+) -> dict[str, str] | None:
+    """Load the demo data; with if_empty, only into a database that has no users yet.
+
+    Returns the bearer tokens made for the token-only demo accounts (regulator, gateway), whose
+    secrets exist only now, or None when nothing was loaded.
+    """
     if if_empty and session.exec(select(func.count()).select_from(User)).one() > 0:
-        return False
+        return None
+    tokens: dict[str, str] = {}
     for username, role, name in DEMO_USERS:
-        if accounts.user_by_username(session, username) is None:
-            accounts.create_user(
-                session,
-                actor,
-                UserCreate(username=username, display_name=name, role=role, password=DEMO_PASSWORD),
+        if accounts.user_by_username(session, username) is not None:
+            continue
+        password = DEMO_PASSWORD if role in CONSOLE_ROLES else None
+        user = accounts.create_user(
+            session,
+            actor,
+            UserCreate(username=username, display_name=name, role=role, password=password),
+        )
+        if role not in CONSOLE_ROLES:
+            assert user.id is not None
+            _, tokens[username] = accounts.create_token(
+                session, settings, actor, user.id, "demo", settings.token_default_days
             )
     rng = random.Random(20261123)  # noqa: S311 - reproducible demo data, not security
     people = []
@@ -126,4 +140,4 @@ def load(
         )
     for person in progress(people, len(people)):
         trainees.register(session, actor, person)
-    return True
+    return tokens

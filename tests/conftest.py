@@ -30,11 +30,10 @@ _counter = itertools.count()
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "db_url" in metafunc.fixturenames:
-        metafunc.parametrize(
-            "backend",
-            ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-            indirect=True,
-        )
+        backends = [pytest.param("postgres", marks=pytest.mark.postgres)]
+        if metafunc.definition.get_closest_marker("postgres_only") is None:
+            backends.insert(0, pytest.param("sqlite"))
+        metafunc.parametrize("backend", backends, indirect=True)
 
 
 @pytest.fixture

@@ -66,6 +66,7 @@ class TestDbAndDemo:
         first = runner.invoke(app, ["demo", "load", "--if-empty"])
         assert first.exit_code == 0, first.output
         assert "wang.jun" in first.output and "safetrain-demo" in first.output
+        assert "sun.min: st_" in first.output
         count = session.exec(select(func.count()).select_from(Trainee)).one()
         assert count == 30
         session.commit()
