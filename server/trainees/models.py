@@ -95,7 +95,9 @@ class RowErrorPublic(SQLModel):
     row: int
     column: str
     code: str
-    message: str
+    message: str  # "中文 / English"
+    message_zh: str
+    message_en: str
     value: str
 
 

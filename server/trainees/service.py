@@ -372,6 +372,8 @@ def import_roster(
             column=e.column,
             code=e.code,
             message=bilingual(e.zh, e.en),
+            message_zh=e.zh,
+            message_en=e.en,
             value=e.value,
         )
         for e in parsed.errors
@@ -395,15 +397,16 @@ def import_roster(
             if found is None:
                 fresh.append(r)
                 continue
+            zh = f"已登记为学员 {found.name}（编号 {found.id}）"
+            en = f"already registered as trainee {found.name} (id {found.id})"
             errors.append(
                 RowErrorPublic(
                     row=r.row_number,
                     column=id_column,
                     code="already_registered",
-                    message=bilingual(
-                        f"已登记为学员 {found.name}（编号 {found.id}）",
-                        f"already registered as trainee {found.name} (id {found.id})",
-                    ),
+                    message=bilingual(zh, en),
+                    message_zh=zh,
+                    message_en=en,
                     value=mask_id_number(r.id_number),
                 )
             )

@@ -206,3 +206,43 @@ class TestUsersPage:
         )
         assert response.status_code == 303
         assert "liu.yang" in client.get("/console/users").text
+
+
+class TestImportPage:
+    def _upload(self, client: TestClient, csrf: str, content: str, **extra: str) -> str:
+        response = client.post(
+            "/console/trainees/import",
+            data={"csrf_token": csrf, **extra},
+            files={"file": ("名单.csv", content.encode("utf-8-sig"), "text/csv")},
+        )
+        return response.text
+
+    def test_bad_row_is_listed_in_the_chosen_language_and_nothing_imported(
+        self, client: TestClient, session: Session
+    ) -> None:
+        trainer = make_user(session, role=Role.trainer)
+        csrf = log_in(client, trainer.username)
+        good = resident_id()
+        content = f"姓名,证件号码,手机号,工作单位,文化程度\n甲,{good},13800138000,某公司,高中\n乙,{resident_id()},138,某公司,高中\n"
+        page = self._upload(client, csrf, content)
+        assert "未导入任何学员" in page
+        assert "手机号" in page and "is not valid" not in page
+        assert session.exec(select(Trainee)).all() == []
+        client.get("/console/trainees/import", params={"lang": "en"})
+        page_en = self._upload(client, csrf, content)
+        assert "is not valid" in page_en and "格式不对" not in page_en
+
+    def test_valid_only_imports_the_good_rows(self, client: TestClient, session: Session) -> None:
+        trainer = make_user(session, role=Role.trainer)
+        csrf = log_in(client, trainer.username)
+        content = f"姓名,证件号码,手机号,工作单位,文化程度\n甲,{resident_id()},13800138000,某公司,高中\n乙,{resident_id()},138,某公司,高中\n"
+        page = self._upload(client, csrf, content, valid_only="true")
+        assert "已导入 1 名学员" in page
+        assert [t.name for t in session.exec(select(Trainee)).all()] == ["甲"]
+
+    def test_template_download(self, client: TestClient, session: Session) -> None:
+        trainer = make_user(session, role=Role.trainer)
+        log_in(client, trainer.username)
+        response = client.get("/console/trainees/template.xlsx")
+        assert response.status_code == 200
+        assert response.content[:2] == b"PK"
