@@ -261,3 +261,65 @@ class TestLoginRateLimit:
         )
         assert response.status_code == 429
         assert "登录失败次数过多" in response.text
+
+
+class TestUserAdministration:
+    def test_list_get_and_update(
+        self, client: TestClient, session: Session, admin_token: str
+    ) -> None:
+        user = make_user(session, role=Role.examiner)
+        listed = client.get("/api/v1/users", headers=auth(admin_token)).json()
+        assert user.username in [u["username"] for u in listed["data"]]
+        got = client.get(f"/api/v1/users/{user.id}", headers=auth(admin_token)).json()
+        assert got["role"] == "examiner"
+        changed = client.patch(
+            f"/api/v1/users/{user.id}", json={"is_active": False}, headers=auth(admin_token)
+        )
+        assert changed.status_code == 200 and changed.json()["is_active"] is False
+
+    def test_deactivated_user_cannot_use_a_token(
+        self, client: TestClient, session: Session, admin_token: str
+    ) -> None:
+        user = make_user(session, role=Role.regulator)
+        secret = make_token(session, user=user)
+        client.patch(
+            f"/api/v1/users/{user.id}", json={"is_active": False}, headers=auth(admin_token)
+        )
+        assert client.get("/api/v1/me", headers=auth(secret)).status_code == 401
+
+    def test_update_unknown_user_is_404(self, client: TestClient, admin_token: str) -> None:
+        response = client.patch(
+            "/api/v1/users/9999", json={"display_name": "x"}, headers=auth(admin_token)
+        )
+        assert response.status_code == 404
+
+    def test_bad_role_in_update_names_the_field(
+        self, client: TestClient, session: Session, admin_token: str
+    ) -> None:
+        user = make_user(session, role=Role.trainer)
+        response = client.patch(
+            f"/api/v1/users/{user.id}", json={"role": "emperor"}, headers=auth(admin_token)
+        )
+        assert response.status_code == 422
+        assert response.json()["details"][0]["field"] == "role"
+        session.expire_all()
+        assert session.get(User, user.id).role == "trainer"  # type: ignore[union-attr]
+
+    def test_password_reset_ends_console_sessions(
+        self, client: TestClient, session: Session, admin_token: str
+    ) -> None:
+        from server.accounts.models import LoginSession
+        from tests.factories import log_in
+
+        user = make_user(session, role=Role.trainer)
+        log_in(client, user.username)
+        assert session.exec(select(LoginSession).where(LoginSession.user_id == user.id)).all()
+        session.commit()
+        client.cookies.clear()
+        response = client.patch(
+            f"/api/v1/users/{user.id}",
+            json={"password": "a-brand-new-password"},
+            headers=auth(admin_token),
+        )
+        assert response.status_code == 200
+        assert session.exec(select(LoginSession).where(LoginSession.user_id == user.id)).all() == []

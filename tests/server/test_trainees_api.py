@@ -343,3 +343,21 @@ class TestImportApi:
             headers=auth(trainer_token),
         ).json()
         assert report["imported"] == 0 and report["errors"][0]["code"] == "file_format"
+
+
+class TestEmployersAndTemplate:
+    def test_employers_list(self, client: TestClient, session: Session, trainer_token: str) -> None:
+        make_trainee(session, employer="丙公司")
+        body = client.get("/api/v1/employers", headers=auth(trainer_token)).json()
+        assert [e["name"] for e in body["data"]] == ["丙公司"]
+
+    def test_template_is_an_xlsx_with_chinese_headers(
+        self, client: TestClient, trainer_token: str
+    ) -> None:
+        import openpyxl
+
+        response = client.get("/api/v1/trainees-template.xlsx", headers=auth(trainer_token))
+        assert response.status_code == 200
+        sheet = openpyxl.load_workbook(io.BytesIO(response.content)).worksheets[0]
+        headers = [c.value for c in sheet[1]]
+        assert "姓名" in str(headers) and "证件号码" in str(headers)
