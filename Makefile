@@ -33,5 +33,9 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+## bench: the benchmarks in bench/, each printing a table (figures go to docs/benchmarks.md)
+bench: $(STAMP)
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,50 @@ def _event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(f"{event.prev_hash}\n{body}".encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Change:
+    """One change to append: what was done to which entity, with its state before and after."""
+
+    action: str
+    entity_type: str
+    entity_id: object
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reason: str | None = None
+
+
+def record_many(session: Session, actor: Actor, changes: Iterable[Change]) -> list[AuditEvent]:
+    """Append events in the caller's transaction; they commit or roll back with the changes.
+
+    The head row is locked once for the whole batch, so a bulk import chains thousands of events
+    with one round trip for the lock instead of one per event.
+    """
+    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).one()
+    events: list[AuditEvent] = []
+    for change in changes:
+        event = AuditEvent(
+            seq=head.last_seq + 1,
+            at=utcnow(),
+            actor_user_id=actor.user_id,
+            actor=actor.name,
+            action=change.action,
+            entity_type=change.entity_type,
+            entity_id=str(change.entity_id),
+            before=None if change.before is None else canonical(change.before),
+            after=None if change.after is None else canonical(change.after),
+            reason=change.reason,
+            prev_hash=head.last_hash,
+            hash="",
+        )
+        event.hash = _event_hash(event)
+        head.last_seq, head.last_hash = event.seq, event.hash
+        events.append(event)
+    session.add_all(events)
+    session.add(head)
+    session.flush()
+    return events
+
+
 def record(
     session: Session,
     actor: Actor,
@@ -63,28 +107,9 @@ def record(
     after: dict[str, Any] | None = None,
     reason: str | None = None,
 ) -> AuditEvent:
-    """Append one event in the caller's transaction; it commits or rolls back with the change."""
-    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).one()
-    event = AuditEvent(
-        seq=head.last_seq + 1,
-        at=utcnow(),
-        actor_user_id=actor.user_id,
-        actor=actor.name,
-        action=action,
-        entity_type=entity_type,
-        entity_id=str(entity_id),
-        before=None if before is None else canonical(before),
-        after=None if after is None else canonical(after),
-        reason=reason,
-        prev_hash=head.last_hash,
-        hash="",
-    )
-    event.hash = _event_hash(event)
-    head.last_seq, head.last_hash = event.seq, event.hash
-    session.add(event)
-    session.add(head)
-    session.flush()
-    return event
+    """Append one event in the caller's transaction."""
+    change = Change(action, entity_type, entity_id, before, after, reason)
+    return record_many(session, actor, [change])[0]
 
 
 @dataclass

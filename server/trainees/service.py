@@ -451,16 +451,20 @@ def import_roster(
         session.add(trainee)
         created_trainees.append(trainee)
     session.flush()
-    for trainee in created_trainees:
-        audit.record(
-            session,
-            actor,
-            "trainee.create",
-            "trainee",
-            trainee.id,
-            after=snapshot(trainee),
-            reason=f"roster import: {filename}",
-        )
+    audit.record_many(
+        session,
+        actor,
+        (
+            audit.Change(
+                "trainee.create",
+                "trainee",
+                trainee.id,
+                after=snapshot(trainee),
+                reason=f"roster import: {filename}",
+            )
+            for trainee in created_trainees
+        ),
+    )
     session.commit()
     report.imported = len(created_trainees)
     report.trainee_ids = [t.id for t in created_trainees if t.id is not None]
