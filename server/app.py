@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 
 from server.accounts.routes import router as accounts_router
@@ -41,6 +43,13 @@ Every route states the roles that may call it (`x-roles`). Authenticate with
 """
 
 
+# Console pages load nothing but their own files: no inline script, no third-party origin.
+CONSOLE_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+
+
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     details = []
     for err in exc.errors():
@@ -61,12 +70,14 @@ def _is_console(request: Request) -> bool:
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(
+    # The API docs are served from local files: a training base may have no internet access.
+    app = FastAPIOffline(
         title="safetrain",
         version="0.1.0",
         description=API_DESCRIPTION,
         docs_url="/docs",
         redoc_url=None,
+        static_url="/static/api-docs",
     )
     app.state.settings = settings
     app.state.engine = engine or engine_for(settings.database_url)
@@ -88,6 +99,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if _is_console(request):
             return console_pages.error_page(request, error)
         return JSONResponse(error.body(), status_code=422)
+
+    @app.middleware("http")
+    async def _security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if _is_console(request):
+            response.headers.setdefault("Content-Security-Policy", CONSOLE_CSP)
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
 
     for router in ROUTERS:
         app.include_router(router)

@@ -246,3 +246,13 @@ class TestImportPage:
         response = client.get("/console/trainees/template.xlsx")
         assert response.status_code == 200
         assert response.content[:2] == b"PK"
+
+
+class TestHeaders:
+    def test_console_pages_forbid_framing_and_foreign_content(self, client: TestClient) -> None:
+        page = client.get("/console/login")
+        assert page.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert page.headers["cache-control"] == "no-store"
+        assert page.headers["x-content-type-options"] == "nosniff"

@@ -26,8 +26,11 @@ class TestHealth:
         assert response.status_code == 503
         assert "safetrain db upgrade" in response.json()["message"]
 
-    def test_openapi_docs_are_served(self, client: TestClient) -> None:
-        assert client.get("/docs").status_code == 200
+    def test_openapi_docs_are_served_without_internet(self, client: TestClient) -> None:
+        page = client.get("/docs")
+        assert page.status_code == 200
+        assert "cdn." not in page.text and "https://" not in page.text
+        assert client.get("/static/api-docs/swagger-ui-bundle.js").status_code == 200
         spec = client.get("/openapi.json").json()
         assert spec["paths"]["/api/v1/trainees"]["get"]["x-roles"] == [
             "admin",
