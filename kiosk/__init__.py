@@ -1,0 +1,1 @@
+"""The trainee kiosk: touch-screen pages and their routes (kiosk issue)."""
