@@ -19,7 +19,7 @@ from server.config import Settings, get_settings
 from server.console import pages as console_pages
 from server.console.routes import STATIC_DIR
 from server.console.routes import router as console_router
-from server.db import engine_for
+from server.db import settings_engine
 from server.errors import InvalidInput, SafetrainError
 from server.health.routes import router as health_router
 from server.trainees.routes import router as trainees_router
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         static_url="/static/api-docs",
     )
     app.state.settings = settings
-    app.state.engine = engine or engine_for(settings.database_url)
+    app.state.engine = engine or settings_engine(settings)
 
     @app.exception_handler(SafetrainError)
     async def _safetrain_error(request: Request, exc: SafetrainError) -> Response:

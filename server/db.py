@@ -13,13 +13,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, Engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
+
+if TYPE_CHECKING:
+    from server.config import Settings
 
 
 def utcnow() -> dt.datetime:
@@ -66,7 +69,14 @@ def _sqlite_setup(engine: Engine, *, immediate: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(url: str, *, echo: bool = False, immediate: bool = True) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    immediate: bool = True,
+    pool_size: int = 5,
+    max_overflow: int = 5,
+) -> Engine:
     """An engine for `url`; on SQLite, immediate=False gives plain deferred transactions (for
     tools that only read, such as tests inspecting the database)."""
     parsed = make_url(url)
@@ -83,12 +93,19 @@ def make_engine(url: str, *, echo: bool = False, immediate: bool = True) -> Engi
         return engine
     if parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(
+        url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow
+    )
 
 
 @cache
-def engine_for(url: str) -> Engine:
-    return make_engine(url)
+def engine_for(url: str, pool_size: int = 5, max_overflow: int = 5) -> Engine:
+    """The process's one engine per database URL."""
+    return make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+
+
+def settings_engine(settings: Settings) -> Engine:
+    return engine_for(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
 
 
 @contextmanager

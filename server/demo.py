@@ -139,5 +139,6 @@ def load(
             )
         )
     for person in progress(people, len(people)):
-        trainees.register(session, actor, person)
+        if trainees.find_by_document(session, person.id_type, person.id_number) is None:
+            trainees.register(session, actor, person)
     return tokens

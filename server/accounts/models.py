@@ -61,6 +61,8 @@ class User(UserBase, table=True):
 
 class UserCreate(UserBase):
     password: str | None = Field(default=None, min_length=10, max_length=128)
+    # A trainee account belongs to one registered trainee (their own records, the kiosk).
+    trainee_id: int | None = None
 
 
 class UserUpdate(SQLModel):
@@ -73,6 +75,7 @@ class UserUpdate(SQLModel):
 class UserPublic(UserBase):
     id: int
     is_active: bool
+    trainee_id: int | None
     created_at: dt.datetime
 
 

@@ -63,9 +63,7 @@ def list_users(session: Session, *, offset: int = 0, limit: int = 100) -> tuple[
     return list(rows), int(total)
 
 
-def create_user(
-    session: Session, actor: Actor, data: UserCreate, *, trainee_id: int | None = None
-) -> User:
+def create_user(session: Session, actor: Actor, data: UserCreate) -> User:
     username = data.username.strip().lower()
     if user_by_username(session, username) is not None:
         raise Conflict(
@@ -81,18 +79,46 @@ def create_user(
             code="password_required",
             details=[{"field": "password", "code": "password_required"}],
         )
+    _check_trainee_link(session, data)
     user = User(
         username=username,
         display_name=data.display_name.strip(),
         role=data.role,
         password_hash=hash_password(data.password) if data.password else None,
-        trainee_id=trainee_id,
+        trainee_id=data.trainee_id,
     )
     session.add(user)
     session.flush()
     audit.record(session, actor, "user.create", "user", user.id, after=_user_snapshot(user))
     session.commit()
     return user
+
+
+def _check_trainee_link(session: Session, data: UserCreate) -> None:
+    from server.trainees.models import Trainee
+
+    if data.trainee_id is None:
+        return
+    if data.role is not Role.trainee:
+        raise InvalidInput(
+            "只有学员账号可以关联学员",
+            "only a trainee account can belong to a trainee",
+            details=[{"field": "trainee_id", "code": "trainee_link_role"}],
+        )
+    if session.get(Trainee, data.trainee_id) is None:
+        raise InvalidInput(
+            f"学员 {data.trainee_id} 不存在",
+            f"trainee {data.trainee_id} does not exist",
+            details=[{"field": "trainee_id", "code": "trainee_not_found"}],
+        )
+    taken = session.exec(select(User).where(User.trainee_id == data.trainee_id)).first()
+    if taken is not None:
+        raise Conflict(
+            f"学员 {data.trainee_id} 已有账号 {taken.username}",
+            f"trainee {data.trainee_id} already has the account {taken.username}",
+            code="trainee_has_account",
+            details={"field": "trainee_id"},
+        )
 
 
 def update_user(session: Session, actor: Actor, user_id: int, data: UserUpdate) -> User:
@@ -282,6 +308,36 @@ def create_token(
     )
     session.commit()
     return token, secret
+
+
+def list_tokens_with_users(
+    session: Session, *, user_id: int | None = None
+) -> list[tuple[ApiToken, str]]:
+    """Tokens with their owners' usernames, oldest first."""
+    query = select(ApiToken, User.username).join(User, col(User.id) == ApiToken.user_id)
+    if user_id is not None:
+        query = query.where(ApiToken.user_id == user_id)
+    return [(t, name) for t, name in session.exec(query.order_by(col(ApiToken.id))).all()]
+
+
+def clear_login_failures(session: Session, actor: Actor, username: str) -> int:
+    """Lift a rate-limit lock on an account (an admin who knows the lock-out was not an attack)."""
+    account = username.strip().lower()
+    failures = session.exec(select(LoginFailure).where(LoginFailure.account == account)).all()
+    for failure in failures:
+        session.delete(failure)
+    user = user_by_username(session, account)
+    if user is not None:
+        audit.record(
+            session,
+            actor,
+            "user.unlock",
+            "user",
+            user.id,
+            after={"cleared_failures": len(failures)},
+        )
+    session.commit()
+    return len(failures)
 
 
 def list_tokens(session: Session, *, user_id: int | None = None) -> list[ApiToken]:

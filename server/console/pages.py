@@ -26,7 +26,8 @@ templates = Jinja2Templates(directory=TEMPLATES_DIR)
 
 
 def language(request: Request) -> str:
-    return pick_language(request.query_params.get("lang") or request.cookies.get(LANG_COOKIE))
+    chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    return pick_language(chosen or request.app.state.settings.default_language)
 
 
 def _local(value: dt.datetime | None, request: Request) -> str:

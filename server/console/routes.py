@@ -22,7 +22,7 @@ from server.console.pages import (
     render,
 )
 from server.deps import CSRF_COOKIE, SESSION_COOKIE, SessionDep, SettingsDep, client_address
-from server.errors import InvalidInput, SafetrainError
+from server.errors import InvalidInput, NotFound, SafetrainError
 from server.i18n import bilingual
 from server.trainees import roster
 from server.trainees import service as trainees
@@ -49,7 +49,8 @@ def _safe_next(target: str | None) -> str:
 def login_form(request: Request, next: str | None = None) -> Response:
     token = login_csrf(request)
     response = render(request, "login.html", {"next": _safe_next(next), "form_csrf": token})
-    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict")
+    secure = request.app.state.settings.session_cookie_secure
+    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure)
     return response
 
 
@@ -228,12 +229,21 @@ async def import_upload(
     return render(request, "import.html", {"report": report}, login=login, status_code=status)
 
 
-@router.get("/trainees/template.xlsx", **REGISTRY_PAGES)
-def import_template() -> Response:
+TEMPLATE_TYPES = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+@router.get("/trainees/template.{kind}", **REGISTRY_PAGES)
+def import_template(kind: str) -> Response:
+    if kind not in TEMPLATE_TYPES:
+        raise NotFound("没有这种模板", "no such template", code="template_not_found")
+    body = roster.roster_template_xlsx() if kind == "xlsx" else roster.roster_template_csv()
     return Response(
-        roster.roster_template_xlsx(),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"content-disposition": 'attachment; filename="roster-template.xlsx"'},
+        body,
+        media_type=TEMPLATE_TYPES[kind],
+        headers={"content-disposition": f'attachment; filename="roster-template.{kind}"'},
     )
 
 

@@ -106,6 +106,7 @@ class ImportReport(SQLModel):
 
     filename: str
     rows_read: int
+    valid_rows: int  # rows that passed every check: what an import (or valid_only) takes
     imported: int
     valid_only: bool
     dry_run: bool

@@ -164,11 +164,9 @@ def snapshot(t: Trainee) -> dict[str, Any]:
     }
 
 
-def _duplicate(session: Session, identity: Identity) -> Trainee | None:
+def find_by_document(session: Session, id_type: IdType, id_number: str) -> Trainee | None:
     return session.exec(
-        select(Trainee).where(
-            Trainee.id_type == identity.id_type, Trainee.id_number == identity.id_number
-        )
+        select(Trainee).where(Trainee.id_type == id_type, Trainee.id_number == id_number)
     ).first()
 
 
@@ -194,7 +192,7 @@ def register(session: Session, actor: Actor, data: TraineeCreate) -> Trainee:
         )
     if problems or identity is None:
         raise _invalid(problems)
-    existing = _duplicate(session, identity)
+    existing = find_by_document(session, identity.id_type, identity.id_number)
     if existing is not None:
         raise _duplicate_error(existing)
     employer, _ = _employer(session, data.employer)
@@ -416,6 +414,7 @@ def import_roster(
     report = ImportReport(
         filename=filename,
         rows_read=rows_read,
+        valid_rows=len(rows),
         imported=0,
         valid_only=valid_only,
         dry_run=dry_run,

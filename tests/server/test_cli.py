@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +28,7 @@ runner = CliRunner()
 def cli_db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("SAFETRAIN_DATABASE_URL", db_url)
     monkeypatch.setenv("SAFETRAIN_ENVIRONMENT", "test")
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps tables at 80 columns when not on a terminal
     get_settings.cache_clear()
     yield db_url
     get_settings.cache_clear()
@@ -78,18 +82,9 @@ class TestDbAndDemo:
         self, cli_db: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setenv("SAFETRAIN_ENVIRONMENT", "production")
-        monkeypatch.setenv("SAFETRAIN_SECRET_KEY", "x" * 40)
         get_settings.cache_clear()
         result = runner.invoke(app, ["demo", "load"])
         assert result.exit_code == 2 and "production" in result.output
-
-    def test_default_secret_is_refused_in_production(
-        self, cli_db: str, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        monkeypatch.setenv("SAFETRAIN_ENVIRONMENT", "production")
-        get_settings.cache_clear()
-        result = runner.invoke(app, ["db", "upgrade"])
-        assert result.exit_code == 2 and "SAFETRAIN_SECRET_KEY" in result.output
 
 
 class TestUsersAndTokens:
@@ -111,7 +106,7 @@ class TestUsersAndTokens:
             client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).json()["role"]
             == "regulator"
         )
-        listed = runner.invoke(app, ["token", "list", "reg.zhou"])
+        listed = runner.invoke(app, ["token", "list", "reg.zhou"], terminal_width=200)
         assert "province sync" in listed.output and secret not in listed.output
         revoked = runner.invoke(app, ["token", "revoke", "1", "--reason", "rotated"])
         assert revoked.exit_code == 0
@@ -238,3 +233,134 @@ class TestServe:
         result = runner.invoke(app, ["serve"])
         assert result.exit_code == 2 and "db upgrade" in result.output
         get_settings.cache_clear()
+
+
+SAFETRAIN = str(Path(sys.executable).with_name("safetrain"))
+
+
+class TestRealProcess:
+    """The installed `safetrain` command in a fresh interpreter, as an operator runs it."""
+
+    def _run(
+        self, db_url: str, *args: str, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        env = os.environ | {"SAFETRAIN_DATABASE_URL": db_url, "SAFETRAIN_ENVIRONMENT": "test"}
+        return subprocess.run(
+            [SAFETRAIN, *args],
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def test_first_admin_can_be_created(self, db_url: str) -> None:
+        result = self._run(
+            db_url,
+            "user",
+            "create",
+            "admin",
+            "--role",
+            "admin",
+            "--name",
+            "管理员",
+            "--password",
+            "first-admin-pw",
+        )
+        assert result.returncode == 0, result.stderr
+        assert "created user admin" in result.stdout
+
+    def test_error_text_with_brackets_is_printed_whole(self, db_url: str) -> None:
+        result = self._run(db_url, "user", "create", "Bad Name", "--role", "gateway", "--name", "x")
+        assert result.returncode == 2
+        assert "[a-z0-9]" in result.stderr
+
+    def test_unreachable_database_exits_3_without_traceback(self) -> None:
+        result = self._run("postgresql://nobody@127.0.0.1:1/none", "audit", "verify")
+        assert result.returncode == 3
+        assert "cannot reach the database" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+class TestMoreCommands:
+    def test_unlock_lifts_a_login_lock(self, cli_db: str, session: Session) -> None:
+        from server.accounts import service as accounts
+        from server.accounts.models import Role
+        from server.config import Environment, Settings
+        from server.errors import NotAuthenticated, TooManyAttempts
+        from tests.factories import PASSWORD, make_user
+
+        settings = Settings(
+            database_url=cli_db, environment=Environment.test, login_max_failures_per_account=2
+        )
+        user = make_user(session, role=Role.trainer)
+        username = user.username  # read now: after a rollback it would open a read snapshot
+        for _ in range(2):
+            with pytest.raises(NotAuthenticated):
+                accounts.authenticate(session, settings, username, "wrong", "10.1.1.1")
+        with pytest.raises(TooManyAttempts):
+            accounts.authenticate(session, settings, username, PASSWORD, "10.1.1.1")
+        session.rollback()
+        result = runner.invoke(app, ["user", "unlock", username])
+        assert result.exit_code == 0 and "cleared 2" in result.output
+        assert (
+            accounts.authenticate(session, settings, username, PASSWORD, "10.1.1.1").id == user.id
+        )
+
+    def test_demo_load_twice_without_if_empty_is_harmless(
+        self, cli_db: str, session: Session
+    ) -> None:
+        assert runner.invoke(app, ["demo", "load"]).exit_code == 0
+        again = runner.invoke(app, ["demo", "load"])
+        assert again.exit_code == 0, again.output
+        assert session.exec(select(func.count()).select_from(Trainee)).one() == 30
+
+    def test_token_list_names_owner_and_state(self, cli_db: str) -> None:
+        runner.invoke(app, ["user", "create", "gw.hall2", "--role", "gateway", "--name", "二号厅"])
+        runner.invoke(app, ["token", "create", "gw.hall2", "--name", "hall 2"])
+        runner.invoke(app, ["token", "revoke", "1"])
+        runner.invoke(app, ["token", "create", "gw.hall2", "--name", "hall 2 new"])
+        listed = runner.invoke(app, ["token", "list"], terminal_width=200).output
+        assert "gw.hall2" in listed and "revoked" in listed and "active" in listed
+
+    def test_dry_run_says_how_many_would_be_imported(self, cli_db: str, tmp_path: Path) -> None:
+        result = runner.invoke(
+            app,
+            ["trainees", "import", str(_roster(tmp_path, [_row("甲"), _row("乙")])), "--dry-run"],
+        )
+        assert result.exit_code == 0, result.output
+        assert "would import 2" in result.output
+
+    def test_trainee_account_linked_to_a_trainee(self, cli_db: str, session: Session) -> None:
+        trainee = make_trainee(session)
+        result = runner.invoke(
+            app,
+            [
+                "user",
+                "create",
+                "t.self",
+                "--role",
+                "trainee",
+                "--name",
+                "学员本人",
+                "--trainee-id",
+                str(trainee.id),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        wrong = runner.invoke(
+            app,
+            [
+                "user",
+                "create",
+                "t.other",
+                "--role",
+                "gateway",
+                "--name",
+                "x",
+                "--trainee-id",
+                str(trainee.id),
+            ],
+        )
+        assert wrong.exit_code == 2 and "trainee" in wrong.output

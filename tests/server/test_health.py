@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+
+from server.config import Settings
 
 
 class TestHealth:
@@ -37,3 +40,16 @@ class TestHealth:
             "examiner",
             "trainer",
         ]
+
+
+class TestSettings:
+    def test_trusted_proxies_from_a_comma_separated_variable(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("SAFETRAIN_TRUSTED_PROXIES", "10.0.0.5, 10.0.0.6")
+        assert Settings().trusted_proxies == ["10.0.0.5", "10.0.0.6"]
+
+    def test_bad_time_zone_is_named(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("SAFETRAIN_DISPLAY_TIMEZONE", "Mars/Olympus")
+        with pytest.raises(ValueError, match="Mars/Olympus"):
+            Settings()

@@ -13,7 +13,13 @@ from server.accounts.models import Role
 from server.app import ROUTERS
 from tests.factories import auth, log_in, make_token, make_user
 
-PATH_VALUES = {"user_id": "1", "token_id": "1", "trainee_id": "1", "code": "NITRATION"}
+PATH_VALUES = {
+    "user_id": "1",
+    "token_id": "1",
+    "trainee_id": "1",
+    "code": "NITRATION",
+    "kind": "xlsx",
+}
 
 
 def _routes() -> list[APIRoute]:

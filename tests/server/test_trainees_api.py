@@ -149,17 +149,39 @@ class TestReadAndMask:
     def test_trainee_reads_own_record_only(self, client: TestClient, session: Session) -> None:
         me = make_trainee(session)
         other = make_trainee(session)
-        user = make_user(session, role=Role.trainee)
-        user.trainee_id = me.id
-        session.add(user)
-        session.commit()
-        token = make_token(session, user=user)
-        assert (
-            client.get(f"/api/v1/trainees/{me.id}", headers=auth(token)).json()["id_number"]
-            == me.id_number
+        admin = make_token(session, user=make_user(session, role=Role.admin))
+        made = client.post(
+            "/api/v1/users",
+            json={
+                "username": "me.self",
+                "display_name": "我",
+                "role": "trainee",
+                "trainee_id": me.id,
+            },
+            headers=auth(admin),
         )
+        assert made.status_code == 201 and made.json()["trainee_id"] == me.id
+        user = session.get(User, made.json()["id"])
+        assert user is not None
+        token = make_token(session, user=user)
+        own = client.get(f"/api/v1/trainees/{me.id}", headers=auth(token)).json()
+        assert own["id_number"] == me.id_number
         refused = client.get(f"/api/v1/trainees/{other.id}", headers=auth(token))
         assert refused.status_code == 403 and refused.json()["error"] == "not_own_record"
+
+    def test_one_account_per_trainee(self, client: TestClient, session: Session) -> None:
+        me = make_trainee(session)
+        admin = make_token(session, user=make_user(session, role=Role.admin))
+        body = {"username": "a.one", "display_name": "甲", "role": "trainee", "trainee_id": me.id}
+        assert client.post("/api/v1/users", json=body, headers=auth(admin)).status_code == 201
+        again = client.post("/api/v1/users", json=body | {"username": "a.two"}, headers=auth(admin))
+        assert again.status_code == 409 and again.json()["error"] == "trainee_has_account"
+        missing = client.post(
+            "/api/v1/users",
+            json=body | {"username": "a.three", "trainee_id": 9999},
+            headers=auth(admin),
+        )
+        assert missing.status_code == 422 and missing.json()["details"][0]["field"] == "trainee_id"
 
     def test_unknown_trainee_is_404(self, client: TestClient, trainer_token: str) -> None:
         response = client.get("/api/v1/trainees/424242", headers=auth(trainer_token))
