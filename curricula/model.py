@@ -80,6 +80,21 @@ class StationKind(StrEnum):
     shock_rig = "shock_rig"
     mech_rig = "mech_rig"
     exam_seat = "exam_seat"
+    kiosk = "kiosk"  # a place in the hall, never a scenario's station
+
+    def label(self, lang: str) -> str:
+        zh, en = _STATION_LABELS[self]
+        return en if lang == "en" else zh
+
+
+_STATION_LABELS = {
+    StationKind.vr_pod: ("VR 体验舱", "VR pod"),
+    StationKind.fall_rig: ("高处坠落体验装置", "fall-arrest rig"),
+    StationKind.shock_rig: ("触电体验装置", "electric-shock rig"),
+    StationKind.mech_rig: ("机械伤害体验装置", "mechanical-injury rig"),
+    StationKind.exam_seat: ("考试机位", "exam seat"),
+    StationKind.kiosk: ("自助终端", "kiosk"),
+}
 
 
 class ModuleKind(StrEnum):
@@ -132,6 +147,8 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def _min_within_max(self) -> Self:
+        if self.station_kind is StationKind.kiosk:
+            raise ValueError("a scenario runs on a pod or rig, not on a kiosk")
         if self.min_score > self.max_score:
             raise ValueError(f"min_score {self.min_score} exceeds max_score {self.max_score}")
         return self

@@ -22,6 +22,7 @@ from server.console.routes import router as console_router
 from server.db import settings_engine
 from server.errors import InvalidInput, SafetrainError
 from server.health.routes import router as health_router
+from server.scheduling.routes import router as scheduling_router
 from server.trainees.routes import router as trainees_router
 
 # Every router of the app; tests walk these to prove each route's roles are enforced.
@@ -29,6 +30,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     health_router,
     accounts_router,
     trainees_router,
+    scheduling_router,
     catalog_router,
     audit_router,
     console_router,

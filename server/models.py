@@ -4,17 +4,35 @@ from sqlmodel import SQLModel
 
 from server.accounts.models import ApiToken, LoginFailure, LoginSession, User
 from server.audit.models import AuditEvent, AuditHead
+from server.scheduling.models import (
+    Attendance,
+    ClassSession,
+    Course,
+    Enrolment,
+    InstructorAbsence,
+    Room,
+    SessionStation,
+    Station,
+)
 from server.trainees.models import Employer, Trainee
 
 metadata = SQLModel.metadata
 
 __all__ = [
     "ApiToken",
+    "Attendance",
     "AuditEvent",
     "AuditHead",
+    "ClassSession",
+    "Course",
     "Employer",
+    "Enrolment",
+    "InstructorAbsence",
     "LoginFailure",
     "LoginSession",
+    "Room",
+    "SessionStation",
+    "Station",
     "Trainee",
     "User",
     "metadata",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session
@@ -14,6 +15,10 @@ from server.accounts import service as accounts
 from server.accounts.models import Role, User, UserCreate
 from server.audit.service import Actor
 from server.config import Environment, Settings
+from server.scheduling import enrolment
+from server.scheduling import service as scheduling
+from server.scheduling.models import ClassSession, Course, Enrolment, Room, Station
+from server.scheduling.schemas import CourseCreate, RoomCreate, SessionCreate, StationCreate
 from server.trainees import service as trainees
 from server.trainees.identity import Sex, make_resident_id
 from server.trainees.models import Trainee, TraineeCreate
@@ -93,3 +98,84 @@ def log_in(client: TestClient, username: str, password: str = PASSWORD) -> str:
     )
     assert response.status_code == 303, response.text
     return form_token(client.get("/console").text)
+
+
+# --- scheduling --------------------------------------------------------------------------
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
+
+def local(day: str, hhmm: str) -> dt.datetime:
+    """A time in Shanghai (UTC+8), as trainers write it."""
+    return dt.datetime.fromisoformat(f"{day}T{hhmm}:00+08:00")
+
+
+def make_room(session: Session, *, code: str | None = None, capacity: int = 40) -> Room:
+    n = next(_seq)
+    return scheduling.create_room(
+        session, ACTOR, RoomCreate(code=code or f"R{n}", name=f"教室{n}", capacity=capacity)
+    )
+
+
+def make_station(session: Session, *, code: str | None = None, kind: str = "vr_pod") -> Station:
+    n = next(_seq)
+    return scheduling.create_station(
+        session,
+        ACTOR,
+        StationCreate(code=code or f"VR-{n:02d}", kind=kind, name=f"工位{n}"),  # type: ignore[arg-type]
+    )
+
+
+def make_course(
+    session: Session,
+    *,
+    curriculum: str = "NITRATION",
+    capacity: int = 30,
+    starts_on: str = "2026-12-01",
+    ends_on: str = "2026-12-31",
+    trainer: User | None = None,
+) -> Course:
+    n = next(_seq)
+    trainer = trainer or make_user(session, role=Role.trainer)
+    assert trainer.id is not None
+    return scheduling.create_course(
+        session,
+        ACTOR,
+        CourseCreate(
+            code=f"C{n}",
+            curriculum_code=curriculum,
+            starts_on=dt.date.fromisoformat(starts_on),
+            ends_on=dt.date.fromisoformat(ends_on),
+            lead_trainer_id=trainer.id,
+            capacity=capacity,
+        ),
+    )
+
+
+def make_session(
+    session: Session,
+    *,
+    course: Course,
+    day: str = "2026-12-01",
+    start: str = "09:00",
+    end: str = "12:00",
+    kind: str = "theory",
+    room: Room | None = None,
+    stations: list[Station] | None = None,
+    instructor: User | None = None,
+) -> ClassSession:
+    assert course.id is not None
+    data = SessionCreate(
+        kind=kind,  # type: ignore[arg-type]
+        starts_at=local(day, start),
+        ends_at=local(day, end),
+        room_id=room.id if room else None,
+        station_ids=[s.id for s in stations or [] if s.id is not None],
+        instructor_id=instructor.id if instructor else None,
+    )
+    return scheduling.add_session(session, ACTOR, course.id, data, ZoneInfo("Asia/Shanghai"))
+
+
+def enrol(session: Session, *, course: Course, trainee: Trainee) -> Enrolment:
+    assert course.id is not None and trainee.id is not None
+    return enrolment.enrol(session, ACTOR, course.id, trainee.id, ZoneInfo("Asia/Shanghai"))

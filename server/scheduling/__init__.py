@@ -1,0 +1,1 @@
+"""Scheduling: rooms and stations, courses and their sessions, enrolment, attendance and hours."""
