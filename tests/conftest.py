@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -121,3 +127,51 @@ def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
     app = create_app(settings=settings, engine=engine)
     with TestClient(app) as c:
         yield c
+
+
+CLI = str(Path(sys.executable).with_name("safetrain"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """`safetrain serve --workers 2` on the test database, for requests from real clients."""
+    port = _free_port()
+    env = os.environ | {
+        "SAFETRAIN_DATABASE_URL": db_url,
+        "SAFETRAIN_ENVIRONMENT": "test",
+        "SAFETRAIN_LOGIN_MAX_FAILURES_PER_ACCOUNT": "4",
+    }
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [CLI, "serve", "--workers", "2", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail("server did not start:\n" + (tmp_path / "serve.log").read_text())
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+        pids = set(
+            re.findall(r"Started server process \[(\d+)\]", (tmp_path / "serve.log").read_text())
+        )
+        assert len(pids) == 2, "expected two worker processes"

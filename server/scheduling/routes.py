@@ -11,7 +11,14 @@ from server.accounts.models import Role
 from server.deps import STAFF, PrincipalDep, SessionDep, SettingsDep, allow
 from server.errors import NotPermitted
 from server.scheduling import attendance, enrolment, service
-from server.scheduling.models import ClassSession, Course, Enrolment, EnrolmentStatus
+from server.scheduling.models import (
+    ClassSession,
+    Course,
+    CourseStatus,
+    Enrolment,
+    EnrolmentStatus,
+    SessionKind,
+)
 from server.scheduling.schemas import (
     AbsenceCreate,
     AbsencePublic,
@@ -49,14 +56,17 @@ def _course_public(session: Session, course: Course) -> CoursePublic:
     assert course.id is not None
     counts = service.enrolment_counts(session, [course.id])[course.id]
     return CoursePublic(
-        **course.model_dump(exclude={"created_at"}),
+        **course.model_dump(exclude={"created_at", "status"}),
+        status=CourseStatus(course.status),
         enrolled=counts[EnrolmentStatus.enrolled],
         waitlisted=counts[EnrolmentStatus.waitlisted],
     )
 
 
 def _session_public(row: ClassSession, station_ids: list[int]) -> SessionPublic:
-    return SessionPublic(**row.model_dump(), station_ids=station_ids)
+    return SessionPublic(
+        **row.model_dump(exclude={"kind"}), kind=SessionKind(row.kind), station_ids=station_ids
+    )
 
 
 def _sessions_public(session: Session, rows: list[ClassSession]) -> list[SessionPublic]:
