@@ -19,9 +19,11 @@ from server.config import Settings, get_settings
 from server.console import pages as console_pages
 from server.console.routes import STATIC_DIR
 from server.console.routes import router as console_router
+from server.console.schedule import router as console_schedule_router
 from server.db import settings_engine
 from server.errors import InvalidInput, SafetrainError
 from server.health.routes import router as health_router
+from server.scheduling.feed_routes import router as feeds_router
 from server.scheduling.routes import router as scheduling_router
 from server.trainees.routes import router as trainees_router
 
@@ -31,9 +33,11 @@ ROUTERS: tuple[APIRouter, ...] = (
     accounts_router,
     trainees_router,
     scheduling_router,
+    feeds_router,
     catalog_router,
     audit_router,
     console_router,
+    console_schedule_router,
 )
 
 API_DESCRIPTION = """

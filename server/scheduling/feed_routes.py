@@ -1,0 +1,7 @@
+"""Calendar feeds (iCalendar) and attendance exports (CSV, XLSX)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["calendar and exports"])
