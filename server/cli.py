@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import track
 from rich.table import Table
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 import server.models  # noqa: F401 - every table, so foreign keys between domains resolve
 from server import clikit
@@ -121,18 +121,19 @@ def demo_load(
     if settings.environment.value == "production":
         raise clikit.fail("生产环境不能载入演示数据 / demo data is refused in production")
     with session_scope(clikit.require_current_schema()) as session:
-        tokens = demo.load(
+        loaded = demo.load(
             session,
             settings,
             clikit.actor(),
             if_empty=if_empty,
             progress=lambda items, n: track(items, total=n, description="demo"),
         )
-    clikit.out.print(
-        "演示数据已载入 / demo data loaded"
-        if tokens is not None
-        else "已有数据，跳过 / data present, skipped"
-    )
+    if loaded.anything:
+        clikit.out.print(
+            f"演示数据已载入 / demo data loaded: {loaded.users} users, {loaded.trainees} trainees"
+        )
+    else:
+        clikit.out.print("已有演示数据，跳过 / demo data present, skipped")
     table = Table(title="演示账号 / demo logins")
     table.add_column("用户名 username")
     table.add_column("角色 role")
@@ -141,17 +142,32 @@ def demo_load(
         how = f"password {demo.DEMO_PASSWORD}" if role in CONSOLE_ROLES else "bearer token"
         table.add_row(username, role.value, how)
     clikit.out.print(table)
-    if tokens:
+    if loaded.tokens:
         clikit.out.print("令牌只显示这一次 / tokens, shown this once:")
-        for username, secret in tokens.items():
+        for username, secret in loaded.tokens.items():
             clikit.out.print(f"  {username}: {secret}", soft_wrap=True)
+
+
+def _missing_schema(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return "no such table" in text or ("relation" in text and "does not exist" in text)
 
 
 def main() -> None:
     """The console entry point: `safetrain …`; an unreachable database is exit 3, not a traceback."""
     try:
         app()
-    except OperationalError as exc:
+    except (OperationalError, ProgrammingError) as exc:
+        if _missing_schema(exc):
+            clikit.err.print(
+                "数据库尚未初始化，请先运行 safetrain db upgrade / "
+                "the database has no schema yet: run `safetrain db upgrade` first",
+                style="red",
+                markup=False,
+            )
+            sys.exit(1)
+        if isinstance(exc, ProgrammingError):
+            raise
         clikit.err.print(
             "数据库无法连接 / cannot reach the database: " + str(exc.orig).strip().splitlines()[0],
             style="red",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from sqlmodel import Session, func, select
 
@@ -92,6 +93,18 @@ def _plain(items: list[TraineeCreate], total: int) -> Iterable[TraineeCreate]:
     return items
 
 
+@dataclass
+class Loaded:
+    users: int = 0
+    trainees: int = 0
+    # Bearer tokens of the token-only demo accounts (regulator, gateway): shown only now.
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.users or self.trainees)
+
+
 def load(
     session: Session,
     settings: Settings,
@@ -99,15 +112,12 @@ def load(
     *,
     if_empty: bool = False,
     progress: Progress = _plain,
-) -> dict[str, str] | None:
-    """Load the demo data; with if_empty, only into a database that has no users yet.
-
-    Returns the bearer tokens made for the token-only demo accounts (regulator, gateway), whose
-    secrets exist only now, or None when nothing was loaded.
-    """
+) -> Loaded:
+    """Load what is missing of the demo data; with if_empty, only into a database without users."""
+    loaded = Loaded()
     if if_empty and session.exec(select(func.count()).select_from(User)).one() > 0:
-        return None
-    tokens: dict[str, str] = {}
+        return loaded
+    tokens = loaded.tokens
     for username, role, name in DEMO_USERS:
         if accounts.user_by_username(session, username) is not None:
             continue
@@ -117,6 +127,7 @@ def load(
             actor,
             UserCreate(username=username, display_name=name, role=role, password=password),
         )
+        loaded.users += 1
         if role not in CONSOLE_ROLES:
             assert user.id is not None
             _, tokens[username] = accounts.create_token(
@@ -141,4 +152,5 @@ def load(
     for person in progress(people, len(people)):
         if trainees.find_by_document(session, person.id_type, person.id_number) is None:
             trainees.register(session, actor, person)
-    return tokens
+            loaded.trainees += 1
+    return loaded

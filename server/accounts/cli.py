@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.table import Table
 
 from server import clikit
@@ -109,20 +109,16 @@ def token_list(username: Annotated[str | None, typer.Argument()] = None) -> None
                 raise clikit.fail(f"用户不存在 / no such user: {username}")
             user_id = user.id
         rows = service.list_tokens_with_users(session, user_id=user_id)
-    now = dt.datetime.now(dt.UTC)
     table = Table("id", "user", "name", "role", "prefix", "expires (UTC)", "state")
     for token, owner in rows:
-        state = (
-            "revoked" if token.revoked_at else ("expired" if token.expires_at <= now else "active")
-        )
         table.add_row(
             str(token.id),
-            owner,
-            token.name,
+            escape(owner.username),
+            escape(token.name),
             token.role,
             token.prefix,
             f"{token.expires_at:%Y-%m-%d}",
-            state,
+            service.token_state(token, owner),
         )
     clikit.out.print(table)
 

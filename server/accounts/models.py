@@ -107,6 +107,8 @@ class TokenCreate(SQLModel):
 class TokenPublic(SQLModel):
     id: int
     user_id: int
+    username: str
+    state: str  # active, expired, revoked, user_inactive, role_changed
     name: str
     role: Role
     prefix: str

@@ -14,6 +14,7 @@ from server.accounts.models import (
     TokenCreated,
     TokenPublic,
     TokensPublic,
+    User,
     UserCreate,
     UserPublic,
     UsersPublic,
@@ -24,8 +25,12 @@ from server.deps import ALL_ROLES, PrincipalDep, SessionDep, SettingsDep, allow
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
 
-def _token_public(token: ApiToken) -> TokenPublic:
-    return TokenPublic.model_validate(token, from_attributes=True)
+def _token_public(token: ApiToken, owner: User) -> TokenPublic:
+    return TokenPublic(
+        **token.model_dump(exclude={"token_hash"}),
+        username=owner.username,
+        state=service.token_state(token, owner),
+    )
 
 
 @router.get("/me", response_model=UserPublic, **allow(*ALL_ROLES))
@@ -83,14 +88,15 @@ def create_token(
     token, secret = service.create_token(
         session, settings, principal.actor, user_id, data.name, data.days
     )
-    return TokenCreated(**_token_public(token).model_dump(), token=secret)
+    owner = service.get_user(session, user_id)
+    return TokenCreated(**_token_public(token, owner).model_dump(), token=secret)
 
 
 @router.get("/tokens", response_model=TokensPublic, **allow(Role.admin))
 def list_tokens(session: SessionDep, user_id: int | None = None) -> TokensPublic:
     """List tokens (never their secrets)."""
-    tokens = service.list_tokens(session, user_id=user_id)
-    return TokensPublic(data=[_token_public(t) for t in tokens], count=len(tokens))
+    rows = service.list_tokens_with_users(session, user_id=user_id)
+    return TokensPublic(data=[_token_public(t, u) for t, u in rows], count=len(rows))
 
 
 @router.post("/tokens/{token_id}/revoke", response_model=TokenPublic, **allow(Role.admin))
@@ -101,4 +107,5 @@ def revoke_token(
     reason: Annotated[str | None, Body(embed=True, max_length=500)] = None,
 ) -> TokenPublic:
     """Revoke a token at once."""
-    return _token_public(service.revoke_token(session, principal.actor, token_id, reason))
+    token = service.revoke_token(session, principal.actor, token_id, reason)
+    return _token_public(token, service.get_user(session, token.user_id))

@@ -312,12 +312,26 @@ def create_token(
 
 def list_tokens_with_users(
     session: Session, *, user_id: int | None = None
-) -> list[tuple[ApiToken, str]]:
-    """Tokens with their owners' usernames, oldest first."""
-    query = select(ApiToken, User.username).join(User, col(User.id) == ApiToken.user_id)
+) -> list[tuple[ApiToken, User]]:
+    """Tokens with their owners, oldest first."""
+    query = select(ApiToken, User).join(User, col(User.id) == ApiToken.user_id)
     if user_id is not None:
         query = query.where(ApiToken.user_id == user_id)
-    return [(t, name) for t, name in session.exec(query.order_by(col(ApiToken.id))).all()]
+    return [(t, u) for t, u in session.exec(query.order_by(col(ApiToken.id))).all()]
+
+
+def token_state(token: ApiToken, owner: User, now: dt.datetime | None = None) -> str:
+    """Whether a token would be accepted now, and if not, why (what resolve_token decides)."""
+    now = now or utcnow()
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at <= now:
+        return "expired"
+    if not owner.is_active:
+        return "user_inactive"
+    if owner.role != token.role:
+        return "role_changed"
+    return "active"
 
 
 def clear_login_failures(session: Session, actor: Actor, username: str) -> int:
@@ -338,13 +352,6 @@ def clear_login_failures(session: Session, actor: Actor, username: str) -> int:
         )
     session.commit()
     return len(failures)
-
-
-def list_tokens(session: Session, *, user_id: int | None = None) -> list[ApiToken]:
-    query = select(ApiToken).order_by(col(ApiToken.id))
-    if user_id is not None:
-        query = query.where(ApiToken.user_id == user_id)
-    return list(session.exec(query).all())
 
 
 def revoke_token(

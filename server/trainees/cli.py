@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from server import clikit
@@ -47,7 +48,7 @@ def trainees_import(
             title=f"{file}: {len(report.errors)} 处错误 / problems",
         )
         for e in report.errors:
-            table.add_row(str(e.row), e.column, e.message, e.value)
+            table.add_row(str(e.row), escape(e.column), escape(e.message), escape(e.value))
         clikit.err.print(table)
     rows = f"读取 {report.rows_read} 行 / read {report.rows_read} row(s)"
     if dry_run:

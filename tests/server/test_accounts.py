@@ -143,7 +143,9 @@ class TestTokens:
         assert secret not in (stored.token_hash, stored.prefix)
         assert client.get("/api/v1/me", headers=auth(secret)).json()["role"] == "gateway"
         listed = client.get("/api/v1/tokens", headers=auth(admin_token)).json()
-        assert all("token" not in t for t in listed["data"])
+        assert all("token" not in t and "token_hash" not in t for t in listed["data"])
+        mine = next(t for t in listed["data"] if t["user_id"] == gateway.id)
+        assert mine["username"] == gateway.username and mine["state"] == "active"
 
     def test_revoked_token_is_refused(
         self, client: TestClient, session: Session, admin_token: str
@@ -286,6 +288,13 @@ class TestUserAdministration:
             f"/api/v1/users/{user.id}", json={"is_active": False}, headers=auth(admin_token)
         )
         assert client.get("/api/v1/me", headers=auth(secret)).status_code == 401
+        states = [
+            t["state"]
+            for t in client.get(
+                "/api/v1/tokens", params={"user_id": user.id}, headers=auth(admin_token)
+            ).json()["data"]
+        ]
+        assert states == ["user_inactive"]
 
     def test_update_unknown_user_is_404(self, client: TestClient, admin_token: str) -> None:
         response = client.patch(

@@ -364,3 +364,32 @@ class TestMoreCommands:
             ],
         )
         assert wrong.exit_code == 2 and "trainee" in wrong.output
+
+
+class TestEdges:
+    def test_unmigrated_database_says_to_upgrade(self, tmp_path: Path) -> None:
+        env = os.environ | {"SAFETRAIN_DATABASE_URL": f"sqlite:///{tmp_path / 'blank.db'}"}
+        result = subprocess.run(
+            [SAFETRAIN, "audit", "verify"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 1
+        assert "safetrain db upgrade" in result.stderr and "Traceback" not in result.stderr
+
+    def test_token_list_shows_a_deactivated_owner(self, cli_db: str, session: Session) -> None:
+        from server.accounts import service as accounts
+        from server.accounts.models import UserUpdate
+        from tests.factories import ACTOR
+
+        runner.invoke(app, ["user", "create", "gw.old", "--role", "gateway", "--name", "旧网关"])
+        runner.invoke(app, ["token", "create", "gw.old", "--name", "[b]hall[/b] 3"])
+        user = accounts.user_by_username(session, "gw.old")
+        assert user is not None and user.id is not None
+        accounts.update_user(session, ACTOR, user.id, UserUpdate(is_active=False))
+        listed = runner.invoke(app, ["token", "list"]).output
+        assert "user_inactive" in listed
+        assert "[b]hall[/b] 3" in listed
