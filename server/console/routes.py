@@ -28,7 +28,8 @@ from server.trainees import roster
 from server.trainees import service as trainees
 from server.trainees.identity import IdType, Sex, education_label
 from server.trainees.models import TraineeCreate
-from server.trainees.routes import FULL_IDENTITY, MAX_UPLOAD_BYTES
+from server.trainees.routes import FULL_IDENTITY
+from server.uploads import read_upload
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 router = APIRouter(prefix="/console")
@@ -214,14 +215,10 @@ async def import_upload(
     file: Annotated[UploadFile, File()],
     valid_only: Annotated[bool, Form()] = False,
 ) -> Response:
-    data = await file.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        return error_page(
-            request,
-            InvalidInput(
-                "文件过大（上限 10 MB）", "file too large (limit 10 MB)", code="file_too_large"
-            ),
-        )
+    try:
+        data = await read_upload(file)
+    except InvalidInput as exc:
+        return error_page(request, exc)
     report = trainees.import_roster(
         session, login.actor, data, file.filename or "roster", valid_only=valid_only
     )

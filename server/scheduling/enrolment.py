@@ -17,12 +17,13 @@ from scoring.eligibility import check_eligibility
 from server.audit import service as audit
 from server.audit.service import Actor
 from server.db import utcnow
-from server.errors import Conflict, InvalidInput, NotFound
+from server.errors import Conflict, InvalidInput, NotFound, SafetrainError
 from server.scheduling import conflicts
 from server.scheduling.conflicts import Planned
 from server.scheduling.models import Course, CourseStatus, Enrolment, EnrolmentStatus
 from server.scheduling.service import course_sessions, curriculum_of, get_course
-from server.trainees.models import Trainee
+from server.trainees.models import ImportReport, Trainee
+from server.trainees.service import import_roster
 
 
 def _snapshot(e: Enrolment) -> dict[str, object]:
@@ -230,3 +231,36 @@ def roster(session: Session, course_id: int) -> list[tuple[Enrolment, Trainee, i
 
 def today_in(tz: ZoneInfo) -> dt.date:
     return dt.datetime.now(tz).date()
+
+
+def enrol_roster(
+    session: Session,
+    actor: Actor,
+    course_id: int,
+    data: bytes,
+    filename: str,
+    tz: ZoneInfo,
+    *,
+    valid_only: bool = False,
+) -> tuple[ImportReport, list[tuple[int, int, Enrolment | SafetrainError]]]:
+    """A course's roster file: register whoever is new, then enrol every row in file order.
+
+    Bad rows stop everything unless valid_only (as a registry import does). Each good row then
+    gets its own enrolment outcome — a seat, a waitlist place, or the reason it was refused.
+    """
+    get_course(session, course_id)
+    report = import_roster(
+        session, actor, data, filename, valid_only=valid_only, use_registered=True
+    )
+    outcomes: list[tuple[int, int, Enrolment | SafetrainError]] = []
+    if report.errors and not valid_only:
+        return report, outcomes
+    for row in report.rows:
+        try:
+            outcomes.append(
+                (row.row, row.trainee_id, enrol(session, actor, course_id, row.trainee_id, tz))
+            )
+        except SafetrainError as exc:
+            session.rollback()
+            outcomes.append((row.row, row.trainee_id, exc))
+    return report, outcomes

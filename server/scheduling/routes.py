@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, File, Query, Response, UploadFile
 from sqlmodel import Session
 
 from server.accounts.models import Role
@@ -39,6 +39,7 @@ from server.scheduling.schemas import (
     PatternCreate,
     RoomCreate,
     RoomPublic,
+    RosterEnrolResult,
     SessionCreate,
     SessionPublic,
     SessionsPublic,
@@ -47,6 +48,7 @@ from server.scheduling.schemas import (
     StationPublic,
     TraineeProgress,
 )
+from server.uploads import read_upload
 
 router = APIRouter(prefix="/api/v1", tags=["scheduling"])
 PLANNERS = (Role.admin, Role.trainer)
@@ -301,6 +303,44 @@ def enrol_many(
                 )
             )
     return BulkEnrolResult(results=results)
+
+
+@router.post(
+    "/courses/{course_id}/enrolments/roster", response_model=RosterEnrolResult, **allow(*PLANNERS)
+)
+async def enrol_roster(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    course_id: int,
+    file: Annotated[UploadFile, File(description="CSV or XLSX roster")],
+    valid_only: bool = False,
+) -> RosterEnrolResult:
+    """Enrol a roster file: new people are registered, then every row is enrolled in file order."""
+    data = await read_upload(file)
+    report, outcomes = enrolment.enrol_roster(
+        session,
+        principal.actor,
+        course_id,
+        data,
+        file.filename or "roster",
+        settings.tz,
+        valid_only=valid_only,
+    )
+    results = [
+        BulkEnrolItem(row=row, trainee_id=tid, status=o.status)
+        if isinstance(o, Enrolment)
+        else BulkEnrolItem(
+            row=row,
+            trainee_id=tid,
+            status="refused",
+            error=o.code,
+            message=o.message,
+            details=o.details,
+        )
+        for row, tid, o in outcomes
+    ]
+    return RosterEnrolResult(registry=report, results=results)
 
 
 @router.post(

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from curricula.model import StationKind
 from server.scheduling.models import CourseStatus, EnrolmentStatus, SessionKind
+from server.trainees.models import ImportReport
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -190,6 +191,7 @@ class EnrolmentsPublic(BaseModel):
 
 class BulkEnrolItem(BaseModel):
     trainee_id: int
+    row: int | None = None  # the roster file's row, when enrolling from a file
     status: str  # enrolled | waitlisted | refused
     error: str | None = None
     message: str | None = None
@@ -197,6 +199,11 @@ class BulkEnrolItem(BaseModel):
 
 
 class BulkEnrolResult(BaseModel):
+    results: list[BulkEnrolItem]
+
+
+class RosterEnrolResult(BaseModel):
+    registry: ImportReport  # what the file did to the trainee registry
     results: list[BulkEnrolItem]
 
 

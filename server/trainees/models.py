@@ -101,6 +101,12 @@ class RowErrorPublic(SQLModel):
     value: str
 
 
+class RowTrainee(SQLModel):
+    row: int
+    trainee_id: int
+    registered_now: bool
+
+
 class ImportReport(SQLModel):
     """What a roster import did; `imported` is 0 whenever `errors` is non-empty and not valid_only."""
 
@@ -112,4 +118,5 @@ class ImportReport(SQLModel):
     dry_run: bool
     employers_created: list[str]
     errors: list[RowErrorPublic]
-    trainee_ids: list[int]
+    trainee_ids: list[int]  # trainees this import registered
+    rows: list[RowTrainee] = []  # with use_registered: every good row's trainee, in row order

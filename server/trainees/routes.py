@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from server.accounts.models import Role
 from server.deps import PrincipalDep, SessionDep, allow
-from server.errors import InvalidInput, NotPermitted
+from server.errors import NotPermitted
 from server.trainees import roster, service
 from server.trainees.models import (
     EmployerPublic,
@@ -20,12 +20,12 @@ from server.trainees.models import (
     TraineesPublic,
     TraineeUpdate,
 )
+from server.uploads import read_upload
 
 router = APIRouter(prefix="/api/v1", tags=["trainees"])
 
 # Roles that see full ID numbers, phones and badges; everyone else gets them masked.
 FULL_IDENTITY = frozenset({Role.admin, Role.trainer})
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
 
 def _public(session: SessionDep, principal: PrincipalDep, trainee_id: int) -> TraineePublic:
@@ -116,14 +116,7 @@ async def import_roster(
     dry_run: bool = False,
 ) -> ImportReport:
     """Import a roster; nothing is imported if any row is bad unless valid_only is set."""
-    data = await file.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise InvalidInput(
-            "文件过大（上限 10 MB）",
-            "file too large (limit 10 MB)",
-            code="file_too_large",
-            details=[{"field": "file", "code": "file_too_large"}],
-        )
+    data = await read_upload(file)
     return service.import_roster(
         session,
         principal.actor,

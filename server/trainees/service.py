@@ -31,6 +31,7 @@ from server.trainees.models import (
     EmployerPublic,
     ImportReport,
     RowErrorPublic,
+    RowTrainee,
     Trainee,
     TraineeCreate,
     TraineePublic,
@@ -361,8 +362,13 @@ def import_roster(
     *,
     valid_only: bool = False,
     dry_run: bool = False,
+    use_registered: bool = False,
 ) -> ImportReport:
-    """Import a CSV/XLSX roster: all rows or none, unless valid_only; bad rows are all reported."""
+    """Import a CSV/XLSX roster: all rows or none, unless valid_only; bad rows are all reported.
+
+    With use_registered, a row naming someone already registered is not an error: the report's
+    `rows` then maps every good row to its trainee, new or existing (to enrol a course's roster).
+    """
     parsed = roster_parser.parse_roster(data, filename, today=_today())
     errors = [
         RowErrorPublic(
@@ -377,6 +383,7 @@ def import_roster(
         for e in parsed.errors
     ]
     rows = list(parsed.rows)
+    known: list[RowTrainee] = []
     if rows:
         keys = [(r.id_type.value, r.id_number) for r in rows]
         existing: dict[tuple[str, str], Trainee] = {}
@@ -394,6 +401,12 @@ def import_roster(
             found = existing.get((r.id_type.value, r.id_number))
             if found is None:
                 fresh.append(r)
+                continue
+            if use_registered:
+                assert found.id is not None
+                known.append(
+                    RowTrainee(row=r.row_number, trainee_id=found.id, registered_now=False)
+                )
                 continue
             zh = f"已登记为学员 {found.name}（编号 {found.id}）"
             en = f"already registered as trainee {found.name} (id {found.id})"
@@ -421,9 +434,14 @@ def import_roster(
         employers_created=[],
         errors=errors,
         trainee_ids=[],
+        rows=[],
     )
-    if (errors and not valid_only) or dry_run or not rows:
+    if (errors and not valid_only) or dry_run:
         session.rollback()
+        return report
+    if not rows:
+        session.rollback()
+        report.rows = known
         return report
     employers: dict[str, Employer] = {}
     created_trainees: list[Trainee] = []
@@ -467,6 +485,12 @@ def import_roster(
     session.commit()
     report.imported = len(created_trainees)
     report.trainee_ids = [t.id for t in created_trainees if t.id is not None]
+    made = [
+        RowTrainee(row=r.row_number, trainee_id=t.id, registered_now=True)
+        for r, t in zip(rows, created_trainees, strict=True)
+        if t.id is not None
+    ]
+    report.rows = sorted(known + made, key=lambda x: x.row)
     return report
 
 

@@ -289,3 +289,54 @@ class TestLastSeatRaceOverHttp:
                 "enrolled",
                 "waitlisted",
             ]
+
+
+class TestRosterFile:
+    def _file(self, rows: list[tuple[str, str]]) -> bytes:
+        lines = ["姓名,证件号码,手机号,工作单位,文化程度"] + [
+            f"{n},{i},13800138000,某公司,高中" for n, i in rows
+        ]
+        return ("\n".join(lines) + "\n").encode("utf-8-sig")
+
+    def test_new_and_registered_people_enrolled_in_file_order(
+        self, client: TestClient, session: Session, planner: str
+    ) -> None:
+        course = make_course(session, capacity=2)
+        known = make_trainee(session, name="老学员")
+        young = resident_id(birth=dt.date(2010, 5, 5))
+        data = self._file(
+            [
+                ("新甲", resident_id()),
+                ("老学员", known.id_number),
+                ("少年", young),
+                ("新乙", resident_id()),
+            ]
+        )
+        body = client.post(
+            f"/api/v1/courses/{course.id}/enrolments/roster",
+            files={"file": ("班级名单.csv", data, "text/csv")},
+            headers=auth(planner),
+        ).json()
+        assert body["registry"]["imported"] == 3  # 新甲, 少年, 新乙 are new to the registry
+        assert [(r["row"], r["status"], r["error"]) for r in body["results"]] == [
+            (2, "enrolled", None),
+            (3, "enrolled", None),
+            (4, "refused", "not_eligible"),
+            (5, "waitlisted", None),
+        ]
+
+    def test_a_bad_row_changes_nothing(
+        self, client: TestClient, session: Session, planner: str
+    ) -> None:
+        course = make_course(session)
+        data = self._file([("甲", resident_id()), ("乙", "123")])
+        body = client.post(
+            f"/api/v1/courses/{course.id}/enrolments/roster",
+            files={"file": ("r.csv", data)},
+            headers=auth(planner),
+        ).json()
+        assert body["results"] == [] and body["registry"]["imported"] == 0
+        assert [(e["row"], e["code"]) for e in body["registry"]["errors"]] == [
+            (3, "id_number_length")
+        ]
+        assert session.exec(select(Enrolment)).all() == []
