@@ -167,3 +167,27 @@ class Attendance(SQLModel, table=True):
     source: str = Field(default="console", max_length=16)  # kiosk | console | api
     corrected: bool = False
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class FeedSubject(StrEnum):
+    trainer = "trainer"  # a user: the sessions they teach and the courses they lead
+    trainee = "trainee"  # the sessions of the courses they are enrolled in
+    course = "course"
+
+
+class FeedKey(SQLModel, table=True):
+    """A secret calendar-feed address; only the SHA-256 of its secret is stored.
+
+    Phones' calendar apps cannot send a bearer token, so the secret in the URL is the credential.
+    """
+
+    __tablename__ = "feed_keys"
+    __table_args__ = (Index("ix_feed_keys_key_hash", "key_hash", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_type: FeedSubject = Field(sa_type=String(16))
+    subject_id: int  # a user, trainee or course id, by subject_type
+    key_hash: str = Field(max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_by: int = Field(foreign_key="users.id", index=True)

@@ -41,7 +41,13 @@ class TestRoleDeclarations:
 
     def test_only_health_and_login_are_public(self) -> None:
         public = sorted(r.path for r in _routes() if "public" in _allowed(r))
-        assert public == ["/console/login", "/console/login", "/healthz", "/readyz"]
+        assert public == [
+            "/console/login",
+            "/console/login",
+            "/feeds/{secret}.ics",
+            "/healthz",
+            "/readyz",
+        ]
 
 
 API_CASES = [
