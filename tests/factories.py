@@ -53,12 +53,16 @@ def make_token(session: Session, *, user: User, days: int = 30) -> str:
 
 def resident_id(
     *,
-    birth: dt.date = dt.date(1990, 3, 7),
+    birth: dt.date | None = None,
     serial: int | None = None,
     sex: Sex = Sex.male,
     region: str = "320602",
 ) -> str:
-    return make_resident_id(region, birth, serial if serial is not None else next(_seq) % 1000, sex)
+    n = next(_seq)
+    if birth is None:
+        # 500 numbers per birth date and sex: move to the next day rather than repeat a number.
+        birth = dt.date(1990, 3, 7) + dt.timedelta(days=n // 500)
+    return make_resident_id(region, birth, serial if serial is not None else n % 500, sex)
 
 
 def trainee_data(**overrides: object) -> TraineeCreate:
