@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, func, select
@@ -38,6 +39,8 @@ from server.scheduling.schemas import (
     SessionCreate,
     StationCreate,
 )
+from server.trainees.identity import fold_fullwidth
+from server.trainees.models import Employer, Trainee
 
 INSTRUCTOR_ROLES = (Role.trainer, Role.examiner, Role.admin)
 
@@ -495,3 +498,85 @@ def enrolled_ids(session: Session, course_id: int) -> list[int]:
             )
         ).all()
     )
+
+
+# --- look-ups for the console's pages -----------------------------------------------------
+
+
+def week_sessions(
+    session: Session, starts_at: dt.datetime, ends_at: dt.datetime
+) -> list[ClassSession]:
+    """Every session that starts in [starts_at, ends_at), in time order: one indexed query."""
+    return list(
+        session.exec(
+            select(ClassSession)
+            .where(col(ClassSession.starts_at) >= starts_at, col(ClassSession.starts_at) < ends_at)
+            .order_by(col(ClassSession.starts_at), col(ClassSession.id))
+        ).all()
+    )
+
+
+def station_bookings(
+    session: Session, starts_at: dt.datetime, ends_at: dt.datetime
+) -> list[tuple[int, int]]:
+    """(session id, station id) of every station booked by a session starting in the window."""
+    rows = session.exec(
+        select(SessionStation.session_id, SessionStation.station_id)
+        .join(ClassSession, col(ClassSession.id) == SessionStation.session_id)
+        .where(col(ClassSession.starts_at) >= starts_at, col(ClassSession.starts_at) < ends_at)
+    ).all()
+    return [(sid, station_id) for sid, station_id in rows]
+
+
+def courses_by_id(session: Session, course_ids: Iterable[int]) -> dict[int, Course]:
+    """The named courses, by id, in one query."""
+    wanted = set(course_ids)
+    if not wanted:
+        return {}
+    rows = session.exec(select(Course).where(col(Course.id).in_(wanted))).all()
+    return {c.id: c for c in rows if c.id is not None}
+
+
+def user_names(session: Session, user_ids: Iterable[int]) -> dict[int, str]:
+    """Display names of the named users (instructors, lead trainers), in one query."""
+    wanted = set(user_ids)
+    if not wanted:
+        return {}
+    rows = session.exec(select(User.id, User.display_name).where(col(User.id).in_(wanted))).all()
+    return {i: name for i, name in rows if i is not None}
+
+
+def active_staff(session: Session, roles: Iterable[Role]) -> list[User]:
+    """Active users of the given roles, by display name: who can lead a course or teach."""
+    return list(
+        session.exec(
+            select(User)
+            .where(col(User.is_active), col(User.role).in_([r.value for r in roles]))
+            .order_by(col(User.display_name), col(User.id))
+        ).all()
+    )
+
+
+def find_trainee(session: Session, text: str) -> list[Trainee]:
+    """Trainees whose document number or badge is exactly `text` (spaces and case ignored)."""
+    term = "".join(fold_fullwidth(text).split()).upper()
+    if not term:
+        return []
+    return list(
+        session.exec(
+            select(Trainee)
+            .where((col(Trainee.id_number) == term) | (col(Trainee.badge) == term))
+            .order_by(col(Trainee.id))
+        ).all()
+    )
+
+
+def employer_names(session: Session, employer_ids: Iterable[int]) -> dict[int, str]:
+    """Names of the named employers (工作单位), in one query."""
+    wanted = set(employer_ids)
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(Employer.id, Employer.name).where(col(Employer.id).in_(wanted))
+    ).all()
+    return {i: name for i, name in rows if i is not None}
