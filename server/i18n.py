@@ -7,22 +7,29 @@ from functools import cache
 from pathlib import Path
 
 LANGUAGES = ("zh", "en")
-CATALOGUE_FILE = Path(__file__).with_name("messages.toml")
+# messages.toml holds the console's shared words; messages-<area>.toml files hold one area's.
+CATALOGUE_DIR = Path(__file__).parent
 
 
-def bilingual(zh: str, en: str) -> str:
-    """The form used where one string must serve both readers (API messages, CLI output)."""
-    return f"{zh} / {en}"
+def catalogue_files() -> list[Path]:
+    return sorted(CATALOGUE_DIR.glob("messages*.toml"))
 
 
 @cache
 def catalogue() -> dict[str, dict[str, str]]:
-    with CATALOGUE_FILE.open("rb") as fh:
-        data = tomllib.load(fh)
-    for key, entry in data.items():
-        missing = [lang for lang in LANGUAGES if not entry.get(lang)]
-        if missing:
-            raise ValueError(f"{CATALOGUE_FILE}: message {key!r} lacks {missing}")
+    data: dict[str, dict[str, str]] = {}
+    seen_in: dict[str, Path] = {}
+    for path in catalogue_files():
+        with path.open("rb") as fh:
+            entries = tomllib.load(fh)
+        for key, entry in entries.items():
+            if key in seen_in:
+                raise ValueError(f"{path}: message {key!r} is already defined in {seen_in[key]}")
+            missing = [lang for lang in LANGUAGES if not entry.get(lang)]
+            if missing:
+                raise ValueError(f"{path}: message {key!r} lacks {missing}")
+            seen_in[key] = path
+            data[key] = entry
     return data
 
 
