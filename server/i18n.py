@@ -15,6 +15,11 @@ def catalogue_files() -> list[Path]:
     return sorted(CATALOGUE_DIR.glob("messages*.toml"))
 
 
+def bilingual(zh: str, en: str) -> str:
+    """The form used where one string must serve both readers (API messages, CLI output)."""
+    return f"{zh} / {en}"
+
+
 @cache
 def catalogue() -> dict[str, dict[str, str]]:
     data: dict[str, dict[str, str]] = {}
