@@ -17,6 +17,7 @@ from server.audit.routes import router as audit_router
 from server.catalog.routes import router as catalog_router
 from server.config import Settings, get_settings
 from server.console import pages as console_pages
+from server.console.course_tools import router as console_course_tools_router
 from server.console.routes import STATIC_DIR
 from server.console.routes import router as console_router
 from server.console.schedule import router as console_schedule_router
@@ -38,6 +39,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit_router,
     console_router,
     console_schedule_router,
+    console_course_tools_router,
 )
 
 API_DESCRIPTION = """

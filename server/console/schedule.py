@@ -40,7 +40,16 @@ PAGE_SIZE = 50
 WEEK_FORMAT = r"^[0-9]{4}-W[0-9]{2}$"
 # Notices a page shows after a redirect, by the key in ?done=; anything else is ignored.
 DONE_NOTICES = frozenset(
-    {"session_added", "pattern_added", "enrolled", "waitlisted", "withdrawn", "promoted", "marked"}
+    {
+        "session_added",
+        "pattern_added",
+        "session_cancelled",
+        "enrolled",
+        "waitlisted",
+        "withdrawn",
+        "promoted",
+        "marked",
+    }
 )
 
 # The planned resource each kind of clash is about, as the service names the field.
@@ -243,6 +252,7 @@ def _field_errors(exc: SafetrainError, fields: dict[str, str], message: str) -> 
 
 @dataclass(frozen=True)
 class CalendarEntry:
+    session_id: int
     course_id: int
     time: str
     course_code: str
@@ -344,6 +354,7 @@ def calendar(
         entries[row.id] = (
             (start.date() - monday).days,
             CalendarEntry(
+                session_id=row.id,
                 course_id=row.course_id,
                 time=f"{start:%H:%M}–{_hhmm(row.ends_at, tz)}",
                 course_code=course.code,
@@ -496,6 +507,8 @@ class ClashRow:
     when: str
     course_id: int | None
     course_code: str
+    # Where the other session sits on the week calendar, so the planner can see and fix it.
+    calendar_url: str = ""
 
 
 def _clash_rows(session: Session, details: Any, tz: ZoneInfo, t: Translate) -> list[ClashRow]:
@@ -506,19 +519,23 @@ def _clash_rows(session: Session, details: Any, tz: ZoneInfo, t: Translate) -> l
     rows = []
     for c in clashes:
         other = c.get("other_course_id")
+        other_session = c.get("other_session_id")
         kind = str(c.get("kind"))
+        starts_at = dt.datetime.fromisoformat(c["starts_at"])
+        calendar_url = ""
+        if other_session:
+            view = "stations" if kind == "station_double_booked" else "rooms"
+            week = _iso_week(starts_at.astimezone(tz).date())
+            calendar_url = f"/console/calendar?week={week}&view={view}#s{other_session}"
         rows.append(
             ClashRow(
                 kind=kind,
                 kind_label=t(f"clash_{kind}") if kind in CLASH_FIELDS else kind,
                 subject=str(c.get("subject", "")),
-                when=_span(
-                    dt.datetime.fromisoformat(c["starts_at"]),
-                    dt.datetime.fromisoformat(c["ends_at"]),
-                    tz,
-                ),
+                when=_span(starts_at, dt.datetime.fromisoformat(c["ends_at"]), tz),
                 course_id=other,
                 course_code=codes[other].code if other in codes else "",
+                calendar_url=calendar_url,
             )
         )
     return rows

@@ -209,7 +209,7 @@ def resolve(session: Session, secret: str) -> FeedKey:
 # --- the calendar ------------------------------------------------------------------------
 
 
-def _calendar_name(session: Session, key: FeedKey) -> str:
+def calendar_name(session: Session, key: FeedKey) -> str:
     if key.subject_type == FeedSubject.trainer:
         user = session.get(User, key.subject_id)
         who = user.display_name if user else str(key.subject_id)
@@ -315,7 +315,7 @@ def calendar(session: Session, key: FeedKey, now: dt.datetime | None = None) -> 
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", _calendar_name(session, key))
+    cal.add("x-wr-calname", calendar_name(session, key))
     for row, course, room in rows:
         instructor = names.get(row.instructor_id) if row.instructor_id is not None else None
         lead = names.get(course.lead_trainer_id, str(course.lead_trainer_id))

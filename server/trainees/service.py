@@ -228,6 +228,19 @@ def get(session: Session, trainee_id: int) -> Trainee:
     return trainee
 
 
+def names(session: Session, trainee_ids: list[int]) -> dict[int, str]:
+    """Names of the given trainees, by id, in queries of at most 500 ids."""
+    out: dict[int, str] = {}
+    for start in range(0, len(trainee_ids), 500):
+        chunk = trainee_ids[start : start + 500]
+        for i, name in session.exec(
+            select(Trainee.id, Trainee.name).where(col(Trainee.id).in_(chunk))
+        ).all():
+            if i is not None:
+                out[i] = name
+    return out
+
+
 def by_badge(session: Session, badge: str) -> Trainee | None:
     return session.exec(select(Trainee).where(Trainee.badge == badge.strip().upper())).first()
 
