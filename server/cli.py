@@ -132,6 +132,14 @@ def demo_load(
         clikit.out.print(
             f"演示数据已载入 / demo data loaded: {loaded.users} users, {loaded.trainees} trainees"
         )
+        plan = loaded.plan
+        if plan.courses:
+            clikit.out.print(
+                f"演示排课 / demo plan: {plan.rooms} rooms, {plan.stations} stations, "
+                f"{plan.courses} courses, {plan.sessions} sessions, {plan.enrolled} enrolled, "
+                f"{plan.waitlisted} waitlisted, {plan.refused} not eligible, "
+                f"{plan.attendance} attendance records"
+            )
     else:
         clikit.out.print("已有演示数据，跳过 / demo data present, skipped")
     table = Table(title="演示账号 / demo logins")

@@ -1,4 +1,4 @@
-"""Demo data for `make run`: staff accounts, employers of a chemical park and ~30 trainees."""
+"""Demo data for `make run`: staff accounts, employers of a chemical park, ~30 trainees, a plan."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, func, select
 
 from curricula.model import EducationLevel
+from server import demo_schedule
 from server.accounts import service as accounts
 from server.accounts.models import CONSOLE_ROLES, Role, User, UserCreate
 from server.audit.service import Actor
 from server.config import Settings
+from server.demo_schedule import Planned
 from server.trainees import service as trainees
 from server.trainees.identity import Sex, make_resident_id
 from server.trainees.models import TraineeCreate
@@ -97,12 +99,13 @@ def _plain(items: list[TraineeCreate], total: int) -> Iterable[TraineeCreate]:
 class Loaded:
     users: int = 0
     trainees: int = 0
+    plan: Planned = field(default_factory=Planned)
     # Bearer tokens of the token-only demo accounts (regulator, gateway): shown only now.
     tokens: dict[str, str] = field(default_factory=dict)
 
     @property
     def anything(self) -> bool:
-        return bool(self.users or self.trainees)
+        return bool(self.users or self.trainees or self.plan.courses)
 
 
 def load(
@@ -153,4 +156,5 @@ def load(
         if trainees.find_by_document(session, person.id_type, person.id_number) is None:
             trainees.register(session, actor, person)
             loaded.trainees += 1
+    loaded.plan = demo_schedule.load(session, actor, settings.tz)
     return loaded
