@@ -39,6 +39,7 @@ from server.scheduling.schemas import (
     PatternCreate,
     RoomCreate,
     RoomPublic,
+    RoomUpdate,
     RosterEnrolResult,
     SessionCreate,
     SessionPublic,
@@ -46,6 +47,7 @@ from server.scheduling.schemas import (
     SheetPublic,
     StationCreate,
     StationPublic,
+    StationUpdate,
     TraineeProgress,
 )
 from server.uploads import read_upload
@@ -148,6 +150,45 @@ def add_absence(
     """Record a time an instructor cannot teach."""
     absence = service.add_absence(session, principal.actor, user_id, data)
     return AbsencePublic.model_validate(absence, from_attributes=True)
+
+
+@router.patch("/rooms/{room_id}", response_model=RoomPublic, **allow(*PLANNERS))
+def update_room(
+    session: SessionDep,
+    principal: PrincipalDep,
+    room_id: int,
+    data: RoomUpdate,
+    reason: Annotated[str | None, Query(max_length=500)] = None,
+) -> RoomPublic:
+    """Correct a room's name or capacity, or take it out of service; booked sessions keep it."""
+    room = service.update_room(session, principal.actor, room_id, data, reason=reason)
+    return RoomPublic.model_validate(room, from_attributes=True)
+
+
+@router.patch("/stations/{station_id}", response_model=StationPublic, **allow(*PLANNERS))
+def update_station(
+    session: SessionDep,
+    principal: PrincipalDep,
+    station_id: int,
+    data: StationUpdate,
+    reason: Annotated[str | None, Query(max_length=500)] = None,
+) -> StationPublic:
+    """Correct a station's name, kind or room, or take it out of service."""
+    station = service.update_station(session, principal.actor, station_id, data, reason=reason)
+    return StationPublic.model_validate(station, from_attributes=True)
+
+
+@router.delete("/instructors/{user_id}/absences/{absence_id}", status_code=204, **allow(*PLANNERS))
+def remove_absence(
+    session: SessionDep,
+    principal: PrincipalDep,
+    user_id: int,
+    absence_id: int,
+    reason: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """Remove a recorded absence."""
+    service.remove_absence(session, principal.actor, user_id, absence_id, reason)
+    return Response(status_code=204)
 
 
 # --- courses and sessions ----------------------------------------------------------------

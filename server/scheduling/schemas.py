@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from curricula.model import StationKind
 from server.scheduling.models import CourseStatus, EnrolmentStatus, SessionKind
@@ -33,6 +33,27 @@ class RoomPublic(RoomCreate):
     is_active: bool
 
 
+def _not_null(value: object) -> object:
+    if value is None:
+        raise ValueError("may be left out but not null")
+    return value
+
+
+class RoomUpdate(BaseModel):
+    """Correct a room, or take it out of service (is_active false); its code never changes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    capacity: int | None = Field(default=None, gt=0, le=1000)
+    is_active: bool | None = None
+
+    @field_validator("name", "capacity", "is_active")
+    @classmethod
+    def _given(cls, value: object) -> object:
+        return _not_null(value)
+
+
 class StationCreate(BaseModel):
     code: Annotated[str, Field(pattern=r"^[A-Z0-9-]{1,16}$")]  # as devices name it, e.g. VR-03
     kind: StationKind
@@ -43,6 +64,22 @@ class StationCreate(BaseModel):
 class StationPublic(StationCreate):
     id: int
     is_active: bool
+
+
+class StationUpdate(BaseModel):
+    """Correct a station or take it out of service; room_id null takes it out of its room."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: StationKind | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    room_id: int | None = None
+    is_active: bool | None = None
+
+    @field_validator("kind", "name", "is_active")
+    @classmethod
+    def _given(cls, value: object) -> object:
+        return _not_null(value)
 
 
 class AbsenceCreate(BaseModel):

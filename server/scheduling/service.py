@@ -14,6 +14,7 @@ from curricula.model import ModuleKind
 from server.accounts.models import Role, User
 from server.audit import service as audit
 from server.audit.service import Actor
+from server.db import utcnow
 from server.errors import Conflict, InvalidInput, NotFound, field_error
 from server.scheduling import conflicts
 from server.scheduling.conflicts import Planned
@@ -36,8 +37,10 @@ from server.scheduling.schemas import (
     HoursPlan,
     PatternCreate,
     RoomCreate,
+    RoomUpdate,
     SessionCreate,
     StationCreate,
+    StationUpdate,
 )
 from server.trainees.identity import fold_fullwidth
 from server.trainees.models import Employer, Trainee
@@ -580,3 +583,290 @@ def employer_names(session: Session, employer_ids: Iterable[int]) -> dict[int, s
         select(Employer.id, Employer.name).where(col(Employer.id).in_(wanted))
     ).all()
     return {i: name for i, name in rows if i is not None}
+
+
+# --- resources pages: correcting rooms and stations, instructors' availability -----------
+# (appended for the console's resources pages; add further sections below this one)
+
+
+def get_station(session: Session, station_id: int) -> Station:
+    station = session.get(Station, station_id)
+    if station is None:
+        raise NotFound(
+            f"工位 {station_id} 不存在",
+            f"station {station_id} does not exist",
+            code="station_not_found",
+        )
+    return station
+
+
+def upcoming_room_sessions(
+    session: Session, room_id: int, now: dt.datetime | None = None
+) -> list[ClassSession]:
+    """Sessions in the room that have not ended yet, in time order."""
+    return list(
+        session.exec(
+            select(ClassSession)
+            .where(ClassSession.room_id == room_id, col(ClassSession.ends_at) > (now or utcnow()))
+            .order_by(col(ClassSession.starts_at), col(ClassSession.id))
+        ).all()
+    )
+
+
+def upcoming_station_sessions(
+    session: Session, station_id: int, now: dt.datetime | None = None
+) -> list[ClassSession]:
+    """Sessions booked on the station that have not ended yet, in time order."""
+    return list(
+        session.exec(
+            select(ClassSession)
+            .join(SessionStation, col(SessionStation.session_id) == ClassSession.id)
+            .where(
+                SessionStation.station_id == station_id,
+                col(SessionStation.ends_at) > (now or utcnow()),
+            )
+            .order_by(col(ClassSession.starts_at), col(ClassSession.id))
+        ).all()
+    )
+
+
+def _changed(
+    row: Room | Station, changes: dict[str, object]
+) -> tuple[dict[str, object], dict[str, object]]:
+    """Apply the changes that differ from the row; (before, after) of just those fields."""
+    before: dict[str, object] = {}
+    after: dict[str, object] = {}
+    for name, value in changes.items():
+        old = getattr(row, name)
+        if old != value:
+            before[name], after[name] = old, value
+            setattr(row, name, value)
+    return before, after
+
+
+def _edit_action(entity: str, after: dict[str, object]) -> str:
+    # Taking a resource out of service (or back) is its own action, so history shows it plainly.
+    if "is_active" in after:
+        return f"{entity}.{'reactivate' if after['is_active'] else 'deactivate'}"
+    return f"{entity}.update"
+
+
+def update_room(
+    session: Session,
+    actor: Actor,
+    room_id: int,
+    data: RoomUpdate,
+    *,
+    reason: str | None = None,
+    now: dt.datetime | None = None,
+) -> Room:
+    """Correct a room's name or capacity, or take it out of service (or back).
+
+    Sessions already booked keep the room. A capacity below the trainees already enrolled in a
+    course with a session still to come in the room is refused, naming those sessions: they
+    would not fit. Past sessions do not count; their record stays as it was.
+    """
+    room = get_room(session, room_id)
+    session.refresh(room, with_for_update=True)
+    assert room.id is not None
+    if data.capacity is not None and data.capacity < room.capacity:
+        _refuse_if_overfull(session, room, data.capacity, now)
+    before, after = _changed(room, data.model_dump(exclude_unset=True))
+    if not after:
+        session.rollback()
+        return room
+    session.add(room)
+    audit.record(
+        session,
+        actor,
+        _edit_action("room", after),
+        "room",
+        room.id,
+        before=before,
+        after=after,
+        reason=reason,
+    )
+    session.commit()
+    return room
+
+
+def _refuse_if_overfull(
+    session: Session, room: Room, capacity: int, now: dt.datetime | None
+) -> None:
+    assert room.id is not None
+    upcoming = upcoming_room_sessions(session, room.id, now)
+    course_ids = sorted({s.course_id for s in upcoming})
+    if not course_ids:
+        return
+    # Lock the courses as enrolment does, so no trainee enrols past the new capacity meanwhile.
+    courses = {
+        c.id: c
+        for c in session.exec(
+            select(Course)
+            .where(col(Course.id).in_(course_ids))
+            .order_by(col(Course.id))
+            .with_for_update()
+        ).all()
+    }
+    counts = enrolment_counts(session, course_ids)
+    overfull = [
+        (s, counts[s.course_id][EnrolmentStatus.enrolled])
+        for s in upcoming
+        if counts[s.course_id][EnrolmentStatus.enrolled] > capacity
+    ]
+    if not overfull:
+        return
+    first, enrolled = overfull[0]
+    code = courses[first.course_id].code
+    raise Conflict(
+        f"教室 {room.code} 改为 {capacity} 座后坐不下：班级 {code} 已有 {enrolled} 人报名，"
+        f"还有 {len(overfull)} 次课安排在这间教室",
+        f"room {room.code} would not seat course {code} at {capacity} seats: {enrolled} are "
+        f"enrolled and {len(overfull)} sessions still to come are booked in the room",
+        code="room_capacity_below_enrolment",
+        details={
+            "field": "capacity",
+            "sessions": [
+                {
+                    "session_id": s.id,
+                    "course_id": s.course_id,
+                    "course_code": courses[s.course_id].code,
+                    "starts_at": s.starts_at.isoformat(),
+                    "ends_at": s.ends_at.isoformat(),
+                    "enrolled": n,
+                }
+                for s, n in overfull
+            ],
+        },
+    )
+
+
+def update_station(
+    session: Session,
+    actor: Actor,
+    station_id: int,
+    data: StationUpdate,
+    *,
+    reason: str | None = None,
+) -> Station:
+    """Correct a station's name, kind or room, or take it out of service (or back).
+
+    Sessions already booked keep the station. A station may move only into an active room
+    (or out of any room, with room_id null); its code, the devices' name for it, never changes.
+    """
+    station = get_station(session, station_id)
+    session.refresh(station, with_for_update=True)
+    assert station.id is not None
+    changes = data.model_dump(exclude_unset=True)
+    room_id = changes.get("room_id")
+    if room_id is not None and room_id != station.room_id:
+        room = session.get(Room, room_id)
+        if room is None or not room.is_active:
+            session.rollback()
+            raise _invalid("room_id", "room_not_found", "教室不存在或已停用", "no such active room")
+    before, after = _changed(station, changes)
+    if not after:
+        session.rollback()
+        return station
+    session.add(station)
+    audit.record(
+        session,
+        actor,
+        _edit_action("station", after),
+        "station",
+        station.id,
+        before=before,
+        after=after,
+        reason=reason,
+    )
+    session.commit()
+    return station
+
+
+def get_instructor(session: Session, user_id: int) -> User:
+    """A trainer, examiner or admin: someone who can teach and so has availability."""
+    user = session.get(User, user_id)
+    if user is None or Role(user.role) not in INSTRUCTOR_ROLES:
+        raise NotFound(
+            f"用户 {user_id} 不是培训教师或考评员",
+            f"user {user_id} is not a trainer or examiner",
+            code="instructor_not_found",
+        )
+    return user
+
+
+def sessions_during_absences(
+    session: Session, user_id: int, absences: list[InstructorAbsence]
+) -> dict[int, list[ClassSession]]:
+    """By absence id, the sessions the instructor teaches that overlap it (one query).
+
+    Recording an absence does not move or refuse these sessions; only sessions planned later
+    clash with it. Whoever plans must give them another instructor.
+    """
+    out: dict[int, list[ClassSession]] = {a.id: [] for a in absences if a.id is not None}
+    if not out:
+        return out
+    first = min(a.starts_at for a in absences)
+    last = max(a.ends_at for a in absences)
+    taught = session.exec(
+        select(ClassSession)
+        .where(
+            ClassSession.instructor_id == user_id,
+            col(ClassSession.starts_at) < last,
+            col(ClassSession.ends_at) > first,
+        )
+        .order_by(col(ClassSession.starts_at), col(ClassSession.id))
+    ).all()
+    for absence in absences:
+        assert absence.id is not None
+        out[absence.id] = [
+            s for s in taught if s.starts_at < absence.ends_at and s.ends_at > absence.starts_at
+        ]
+    return out
+
+
+def upcoming_absence_counts(
+    session: Session, user_ids: Iterable[int], now: dt.datetime | None = None
+) -> dict[int, int]:
+    """How many absences not yet over each of the named instructors has (one query)."""
+    wanted = set(user_ids)
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(InstructorAbsence.user_id, func.count())
+        .where(
+            col(InstructorAbsence.user_id).in_(wanted),
+            col(InstructorAbsence.ends_at) > (now or utcnow()),
+        )
+        .group_by(col(InstructorAbsence.user_id))
+    ).all()
+    return {user_id: int(n) for user_id, n in rows}
+
+
+def remove_absence(
+    session: Session, actor: Actor, user_id: int, absence_id: int, reason: str | None = None
+) -> None:
+    """Remove an absence (the instructor can teach then after all); audit-logged."""
+    absence = session.get(InstructorAbsence, absence_id)
+    if absence is None or absence.user_id != user_id:
+        raise NotFound(
+            f"教师 {user_id} 没有编号为 {absence_id} 的不可上课时段",
+            f"instructor {user_id} has no absence {absence_id}",
+            code="absence_not_found",
+        )
+    audit.record(
+        session,
+        actor,
+        "absence.delete",
+        "instructor_absence",
+        absence.id,
+        before={
+            "user_id": absence.user_id,
+            "starts_at": absence.starts_at.isoformat(),
+            "ends_at": absence.ends_at.isoformat(),
+            "reason": absence.reason,
+        },
+        reason=reason,
+    )
+    session.delete(absence)
+    session.commit()
