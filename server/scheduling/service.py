@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from curricula import Curriculum, catalogue
@@ -62,7 +63,13 @@ def create_room(session: Session, actor: Actor, data: RoomCreate) -> Room:
         )
     room = Room(code=data.code, name=data.name, capacity=data.capacity)
     session.add(room)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the same code added at the same moment by someone else
+        session.rollback()
+        raise Conflict(
+            f"教室编号 {data.code} 已存在", f"room code {data.code} exists", code="room_exists"
+        ) from None
     audit.record(session, actor, "room.create", "room", room.id, after=data.model_dump())
     session.commit()
     return room
@@ -88,11 +95,28 @@ def create_station(session: Session, actor: Actor, data: StationCreate) -> Stati
             f"station code {data.code} exists",
             code="station_exists",
         )
-    if data.room_id is not None and session.get(Room, data.room_id) is None:
-        raise _invalid("room_id", "room_not_found", "教室不存在", "no such room")
+    if data.room_id is not None:
+        room = session.get(Room, data.room_id)
+        if room is None:
+            raise _invalid("room_id", "room_not_found", "教室不存在", "no such room")
+        if not room.is_active:
+            raise _invalid(
+                "room_id",
+                "room_out_of_service",
+                f"教室 {room.code} 已停用",
+                f"room {room.code} is out of service",
+            )
     station = Station(code=data.code, kind=data.kind, name=data.name, room_id=data.room_id)
     session.add(station)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the same code added at the same moment by someone else
+        session.rollback()
+        raise Conflict(
+            f"工位编号 {data.code} 已存在",
+            f"station code {data.code} exists",
+            code="station_exists",
+        ) from None
     audit.record(
         session, actor, "station.create", "station", station.id, after=data.model_dump(mode="json")
     )
@@ -264,16 +288,30 @@ def _check_plan(session: Session, course: Course, plan: Planned, tz: ZoneInfo) -
         )
     if plan.room_id is not None:
         room = session.get(Room, plan.room_id)
-        if room is None or not room.is_active:
-            raise _invalid("room_id", "room_not_found", "教室不存在或已停用", "no such active room")
+        if room is None:
+            raise _invalid("room_id", "room_not_found", "教室不存在", f"no room {plan.room_id}")
+        if not room.is_active:
+            raise _invalid(
+                "room_id",
+                "room_out_of_service",
+                f"教室 {room.code} 已停用",
+                f"room {room.code} is out of service",
+            )
     for station_id in plan.station_ids:
         station = session.get(Station, station_id)
-        if station is None or not station.is_active:
+        if station is None:
             raise _invalid(
                 "station_ids",
                 "station_not_found",
-                f"工位 {station_id} 不存在或已停用",
-                f"no active station {station_id}",
+                f"工位 {station_id} 不存在",
+                f"no station {station_id}",
+            )
+        if not station.is_active:
+            raise _invalid(
+                "station_ids",
+                "station_out_of_service",
+                f"工位 {station.code} 已停用",
+                f"station {station.code} is out of service",
             )
     if plan.instructor_id is not None:
         _instructor(session, plan.instructor_id)

@@ -348,7 +348,7 @@ class TestOutOfService:
         before = int(fresh(session).exec(select(func.count()).select_from(ClassSession)).one())
         response = add_session_form(client, csrf, course.id, station_ids=[str(pod.id)])
         assert response.status_code == 422
-        assert f"工位 {pod.id} 不存在或已停用" in response.text
+        assert "工位 VR-03 已停用" in response.text  # named by its code, not its id
         after = int(fresh(session).exec(select(func.count()).select_from(ClassSession)).one())
         assert after == before
 

@@ -286,9 +286,26 @@ class TestUpdateStation:
             headers=auth(planner),
         )
         assert response.status_code == 422 and fields(response) == ["station_ids"]
+        assert response.json()["details"][0]["code"] == "station_out_of_service"
+        assert "VR-03" in response.json()["message"]
         session.rollback()
         assert session.exec(select(func.count()).select_from(ClassSession)).one() == 0
         assert "station.deactivate" in actions(session)
+
+    def test_a_new_station_in_a_room_out_of_service_is_refused(
+        self, client: TestClient, session: Session, planner: str
+    ) -> None:
+        room = make_room(session, code="D101")
+        client.patch(f"/api/v1/rooms/{room.id}", json={"is_active": False}, headers=auth(planner))
+        response = client.post(
+            "/api/v1/stations",
+            json={"code": "VR-09", "kind": "vr_pod", "name": "九号", "room_id": room.id},
+            headers=auth(planner),
+        )
+        assert response.status_code == 422 and fields(response) == ["room_id"]
+        assert response.json()["details"][0]["code"] == "room_out_of_service"
+        session.rollback()
+        assert session.exec(select(func.count()).select_from(Station)).one() == 0
 
 
 class TestRemoveAbsence:
