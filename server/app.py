@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 
 from server.accounts.routes import router as accounts_router
+from server.assessment.routes import router as assessment_router
 from server.audit.routes import router as audit_router
 from server.catalog.routes import router as catalog_router
 from server.config import Settings, get_settings
@@ -36,6 +37,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     trainees_router,
     scheduling_router,
     feeds_router,
+    assessment_router,
     catalog_router,
     audit_router,
     console_router,

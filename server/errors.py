@@ -6,6 +6,7 @@ SafetrainError
  ├── NotPermitted      403  authenticated, but this role may not do this
  ├── NotFound          404
  ├── Conflict          409  duplicate or clash; details name what it clashes with
+ │    └── ExamClosed   409  an exam's time is up or the paper was handed in: nothing more is saved
  └── TooManyAttempts   429  rate limited; details carry retry_after_seconds
 """
 
@@ -65,6 +66,10 @@ class NotFound(SafetrainError):
 class Conflict(SafetrainError):
     status = 409
     code = "conflict"
+
+
+class ExamClosed(Conflict):
+    code = "exam_closed"
 
 
 class TooManyAttempts(SafetrainError):

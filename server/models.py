@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from server.accounts.models import ApiToken, LoginFailure, LoginSession, User
+from server.assessment.models import Attempt, ExamSitting, TheoryAnswer, TheoryPaper
 from server.audit.models import AuditEvent, AuditHead
 from server.scheduling.models import (
     Attendance,
@@ -21,6 +22,7 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "ApiToken",
+    "Attempt",
     "Attendance",
     "AuditEvent",
     "AuditHead",
@@ -28,6 +30,7 @@ __all__ = [
     "Course",
     "Employer",
     "Enrolment",
+    "ExamSitting",
     "FeedKey",
     "InstructorAbsence",
     "LoginFailure",
@@ -35,6 +38,8 @@ __all__ = [
     "Room",
     "SessionStation",
     "Station",
+    "TheoryAnswer",
+    "TheoryPaper",
     "Trainee",
     "User",
     "metadata",

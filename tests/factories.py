@@ -183,3 +183,20 @@ def make_session(
 def enrol(session: Session, *, course: Course, trainee: Trainee) -> Enrolment:
     assert course.id is not None and trainee.id is not None
     return enrolment.enrol(session, ACTOR, course.id, trainee.id, ZoneInfo("Asia/Shanghai"))
+
+
+def make_trainee_user(session: Session, *, trainee: Trainee) -> User:
+    """The account a trainee signs in with (kiosk, phone), linked to their registry record."""
+    assert trainee.id is not None
+    n = next(_seq)
+    return accounts.create_user(
+        session,
+        ACTOR,
+        UserCreate(
+            username=f"trainee{n}",
+            display_name=trainee.name,
+            role=Role.trainee,
+            password=None,
+            trainee_id=trainee.id,
+        ),
+    )

@@ -1,0 +1,1 @@
+"""Assessment in the server: theory sittings, practical checklists, device attempts, results."""
