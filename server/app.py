@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -13,6 +15,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 
 from server.accounts.routes import router as accounts_router
+from server.assessment.background import grade_due_forever
 from server.assessment.routes import router as assessment_router
 from server.audit.routes import router as audit_router
 from server.catalog.routes import router as catalog_router
@@ -82,8 +85,23 @@ def _is_console(request: Request) -> bool:
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
+
     # The API docs are served from local files: a training base may have no internet access.
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = None
+        if settings.exam_grading_interval_seconds > 0:
+            loop = asyncio.create_task(
+                grade_due_forever(app.state.engine, settings.exam_grading_interval_seconds)
+            )
+        yield
+        if loop is not None:
+            loop.cancel()
+            with suppress(asyncio.CancelledError):
+                await loop
+
     app = FastAPIOffline(
+        lifespan=lifespan,
         title="safetrain",
         version="0.1.0",
         description=API_DESCRIPTION,

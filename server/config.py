@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     session_hours: int = Field(default=12, gt=0)
     session_cookie_secure: bool = False
     token_default_days: int = Field(default=90, gt=0)
+    # How often each server process grades theory papers whose time is up (0: only on access).
+    exam_grading_interval_seconds: float = Field(default=30, ge=0)
     token_max_days: int = Field(default=366, gt=0)
 
     # Login rate limits: failures within the window, per account and per client address.

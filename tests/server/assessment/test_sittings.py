@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from sqlmodel import Session, func, select
 
 from curricula import catalogue
 from scoring.papers import Paper, answer_key
 from server.accounts.models import Role, User
+from server.app import create_app
 from server.assessment.models import Attempt, ExamSitting, TheoryAnswer, TheoryPaper
+from server.config import Settings
 from server.scheduling.models import Course
 from tests.factories import (
     auth,
@@ -359,3 +363,27 @@ class TestGrading:
         assert {p["score"] for p in closed["progress"]} == {"0.0"}
         mine = client.get("/api/v1/me/papers", headers=auth(b.token)).json()
         assert mine["data"][0]["status"] == "graded" and mine["data"][0]["passed"] is False
+
+
+class TestTheServersOwnClock:
+    def test_a_paper_nobody_looks_at_is_graded_when_its_time_is_up(
+        self, session: Session, settings: Settings, engine: Engine, examiner_token: str
+    ) -> None:
+        fast = settings.model_copy(update={"exam_grading_interval_seconds": 0.1})
+        course = make_course(session, capacity=2)
+        me = sitter(session, course, "甲")
+        with TestClient(create_app(settings=fast, engine=engine)) as client:
+            open_sitting(client, examiner_token, course)
+            paper_id = paper_of(session, me.trainee_id).id
+            assert paper_id is not None
+            client.post(f"/api/v1/papers/{paper_id}/start", headers=auth(me.token))
+            move_deadline(session, paper_id, minutes_ago=1)
+            for _ in range(100):  # wait for the loop, touching no route of the sitting
+                time.sleep(0.05)
+                if paper_of(session, me.trainee_id).graded_at is not None:
+                    break
+        graded = paper_of(session, me.trainee_id)
+        assert graded.graded_at is not None and graded.attempt_id is not None
+        session.rollback()
+        sitting = session.exec(select(ExamSitting)).one()
+        assert sitting.status == "closed"
