@@ -27,6 +27,7 @@ from server.console.routes import STATIC_DIR
 from server.console.routes import router as console_router
 from server.console.schedule import router as console_schedule_router
 from server.db import settings_engine
+from server.devices.routes import router as devices_router
 from server.errors import InvalidInput, SafetrainError
 from server.health.routes import router as health_router
 from server.scheduling.feed_routes import router as feeds_router
@@ -41,6 +42,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     scheduling_router,
     feeds_router,
     assessment_router,
+    devices_router,
     catalog_router,
     audit_router,
     console_router,

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from server.accounts.models import ApiToken, LoginFailure, LoginSession, User
 from server.assessment.models import Attempt, ExamSitting, TheoryAnswer, TheoryPaper
 from server.audit.models import AuditEvent, AuditHead
+from server.devices.models import Device, DeviceFrame, StationBinding
 from server.scheduling.models import (
     Attendance,
     ClassSession,
@@ -28,6 +29,8 @@ __all__ = [
     "AuditHead",
     "ClassSession",
     "Course",
+    "Device",
+    "DeviceFrame",
     "Employer",
     "Enrolment",
     "ExamSitting",
@@ -38,6 +41,7 @@ __all__ = [
     "Room",
     "SessionStation",
     "Station",
+    "StationBinding",
     "TheoryAnswer",
     "TheoryPaper",
     "Trainee",

@@ -1,0 +1,1 @@
+"""Devices in the server: registry, gateway batches, station bindings, result attribution."""
