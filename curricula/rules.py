@@ -46,6 +46,8 @@ class CertificateRule(Strict):
 class RuleSet(Strict):
     code: str = Field(pattern=CODE)
     title: Text
+    # The name a trainee reads in a decision's reasons, e.g. 应急管理部令第19号 / MEM Order No. 19.
+    short_title: Text
     source: NonEmpty  # the regulation's citation
     effective_from: dt.date
     effective_until: dt.date | None = None  # inclusive
