@@ -15,6 +15,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 
 from server.accounts.routes import router as accounts_router
+from server.assessment.attempt_routes import router as attempt_router
 from server.assessment.background import grade_due_forever
 from server.assessment.routes import router as assessment_router
 from server.audit.routes import router as audit_router
@@ -42,6 +43,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     scheduling_router,
     feeds_router,
     assessment_router,
+    attempt_router,
     devices_router,
     catalog_router,
     audit_router,

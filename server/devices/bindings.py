@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, or_, select
 
+from server.assessment import device_attempts
 from server.audit import service as audit
 from server.audit.service import Actor
 from server.db import utcnow
@@ -207,6 +208,8 @@ def attribute(session: Session, results: list[DeviceFrame], *, now: dt.datetime)
             row.attribution = Attribution.binding if trainee_id else Attribution.unassigned
         row.trainee_id = trainee_id
         session.add(row)
+        if trainee_id is not None:
+            device_attempts.record(session, row)
 
 
 def resolve(
@@ -238,6 +241,7 @@ def resolve(
     row.trainee_id = trainee_id
     row.attribution = Attribution.resolved
     session.add(row)
+    device_attempts.record(session, row)
     audit.record(
         session,
         actor,
