@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     session_hours: int = Field(default=12, gt=0)
     session_cookie_secure: bool = False
     token_default_days: int = Field(default=90, gt=0)
+    # How long a passing exam score counts where the rule set in force leaves it open (MEM
+    # Order No. 19's text is unverified here): 12 months as under Order 30; empty = no lapse.
+    passing_score_valid_months: int | None = Field(default=12, gt=0)
     # How often each server process grades theory papers whose time is up (0: only on access).
     exam_grading_interval_seconds: float = Field(default=30, ge=0)
     token_max_days: int = Field(default=366, gt=0)

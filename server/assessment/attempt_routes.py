@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field
 
 from scoring.results import PRACTICAL
 from server.accounts.models import Role
-from server.assessment import attempts, practical
+from server.assessment import attempts, decisions, practical
 from server.assessment.models import Attempt, AttemptStatus
-from server.deps import STAFF, PrincipalDep, SessionDep, allow
+from server.deps import STAFF, PrincipalDep, SessionDep, SettingsDep, allow
 from server.errors import NotPermitted
+from server.scheduling import service as scheduling
 
 router = APIRouter(prefix="/api/v1", tags=["assessment"])
 EXAMINERS = (Role.examiner,)
@@ -121,10 +122,17 @@ def attempt_public(a: Attempt, *, for_trainee: bool = False) -> AttemptPublic:
     **allow(*EXAMINERS),
 )
 def start_checklist(
-    session: SessionDep, principal: PrincipalDep, course_id: int, data: ChecklistStart
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    course_id: int,
+    data: ChecklistStart,
 ) -> AttemptPublic:
-    """Open a practical checklist for a trainee (the open one, if there is one)."""
-    return attempt_public(practical.start(session, principal.actor, course_id, data.trainee_id))
+    """Open a practical checklist for a trainee the decision allows to sit (or the open one)."""
+    course = scheduling.get_course(session, course_id)
+    check = decisions.may_sit(session, decisions.policy_of(settings), course, PRACTICAL)
+    attempt = practical.start(session, principal.actor, course_id, data.trainee_id, may_sit=check)
+    return attempt_public(attempt)
 
 
 @router.put("/attempts/{attempt_id}/marks", response_model=AttemptPublic, **allow(*EXAMINERS))
@@ -200,3 +208,53 @@ def trainee_attempts(
         rows = [a for a in rows if a.status != AttemptStatus.draft]
     data = [attempt_public(a, for_trainee=own) for a in rows]
     return AttemptsPublic(data=data, count=len(data))
+
+
+class DecisionPublic(BaseModel):
+    """Where a trainee stands in a course: every part, the hours, ready or not, and why."""
+
+    trainee_id: int
+    course_id: int
+    decision: dict[str, Any]
+
+
+class CourseResults(BaseModel):
+    course_id: int
+    data: list[DecisionPublic]
+
+
+@router.get(
+    "/courses/{course_id}/trainees/{trainee_id}/decision",
+    response_model=DecisionPublic,
+    **allow(*STAFF, Role.trainee),
+)
+def trainee_decision(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    course_id: int,
+    trainee_id: int,
+) -> DecisionPublic:
+    """Each part's decision and readiness to certify, with reasons (a trainee: their own)."""
+    if principal.role is Role.trainee and principal.user.trainee_id != trainee_id:
+        raise NotPermitted(
+            "只能查看本人的成绩", "you may see only your own results", code="not_own_record"
+        )
+    found = decisions.certification(session, decisions.policy_of(settings), trainee_id, course_id)
+    return DecisionPublic(trainee_id=trainee_id, course_id=course_id, decision=found.to_dict())
+
+
+@router.get("/courses/{course_id}/results", response_model=CourseResults, **allow(*STAFF))
+def course_results(session: SessionDep, settings: SettingsDep, course_id: int) -> CourseResults:
+    """Every enrolled trainee's decisions in the course."""
+    scheduling.get_course(session, course_id)
+    policy = decisions.policy_of(settings)
+    data = [
+        DecisionPublic(
+            trainee_id=trainee_id,
+            course_id=course_id,
+            decision=decisions.certification(session, policy, trainee_id, course_id).to_dict(),
+        )
+        for trainee_id in scheduling.enrolled_ids(session, course_id)
+    ]
+    return CourseResults(course_id=course_id, data=data)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,9 +65,11 @@ def start(
     course_id: int,
     trainee_id: int,
     *,
+    may_sit: Callable[[int, dt.date], tuple[bool, str, list[dict[str, str]]]],
     now: dt.datetime | None = None,
 ) -> Attempt:
-    """Open a checklist for a trainee of the course (the open one, if there is one already)."""
+    """Open a checklist for a trainee of the course (the open one, if there is one already);
+    refused when the decision says the trainee may not sit the practical now."""
     now = now or utcnow()
     course = scheduling.get_course(session, course_id)
     check_separation(session, actor, course)
@@ -94,6 +97,14 @@ def start(
     ).first()
     if open_one is not None:
         return open_one
+    allowed, state, why = may_sit(trainee_id, now.astimezone(LOCAL).date())
+    if not allowed:
+        raise Conflict(
+            "该学员现在不能参加实操考试：" + "；".join(r["zh"] for r in why),
+            "the trainee may not sit the practical exam now: " + "; ".join(r["en"] for r in why),
+            code="may_not_sit",
+            details={"state": state, "reasons": why},
+        )
     curriculum = curriculum_of(course.curriculum_code)
     rule_set = rule_set_on(catalogue().rule_sets, now.astimezone(LOCAL).date())
     attempt = Attempt(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from scoring.results import THEORY
 from server.accounts.models import Role
-from server.assessment import sittings, views
+from server.assessment import decisions, sittings, views
 from server.assessment.schemas import (
     AnswerSave,
     AnswerSaved,
     MyPapers,
+    NotSittingPublic,
     PaperState,
     PositionSave,
     SittingCreate,
@@ -18,8 +20,9 @@ from server.assessment.schemas import (
 )
 from server.assessment.sittings import SittingPlan
 from server.db import utcnow
-from server.deps import STAFF, PrincipalDep, SessionDep, allow
+from server.deps import STAFF, PrincipalDep, SessionDep, SettingsDep, allow
 from server.errors import NotPermitted
+from server.scheduling import service as scheduling
 
 router = APIRouter(prefix="/api/v1", tags=["assessment"])
 EXAMINERS = (Role.examiner,)
@@ -33,16 +36,28 @@ TRAINEES = (Role.trainee,)
     **allow(*EXAMINERS),
 )
 def open_sitting(
-    session: SessionDep, principal: PrincipalDep, course_id: int, data: SittingCreate
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    course_id: int,
+    data: SittingCreate,
 ) -> SittingPublic:
-    """Open a theory sitting: every enrolled trainee gets a paper of their own."""
-    sitting = sittings.open_sitting(
+    """Open a theory sitting: each enrolled trainee allowed to sit gets a paper of their own."""
+    course = scheduling.get_course(session, course_id)
+    check = decisions.may_sit(session, decisions.policy_of(settings), course, THEORY)
+    sitting, left_out = sittings.open_sitting(
         session,
         principal.actor,
         course_id,
         SittingPlan(opens_at=data.opens_at, late_start_minutes=data.late_start_minutes),
+        may_sit=check,
     )
-    return views.sitting_public(session, sitting)
+    public = views.sitting_public(session, sitting)
+    public.not_sitting = [
+        NotSittingPublic(trainee_id=n.trainee_id, state=n.state, reasons=n.reasons)
+        for n in left_out
+    ]
+    return public
 
 
 @router.get("/sittings/{sitting_id}", response_model=SittingDetail, **allow(*STAFF))

@@ -13,6 +13,14 @@ class SittingCreate(BaseModel):
     late_start_minutes: int = Field(default=30, ge=0, le=240)
 
 
+class NotSittingPublic(BaseModel):
+    """An enrolled trainee who got no paper: the decision's state and reasons."""
+
+    trainee_id: int
+    state: str
+    reasons: list[dict[str, str]]
+
+
 class SittingPublic(BaseModel):
     id: int
     course_id: int
@@ -23,6 +31,7 @@ class SittingPublic(BaseModel):
     closes_at: dt.datetime
     status: str
     papers: int
+    not_sitting: list[NotSittingPublic] = []
 
 
 class PaperProgress(BaseModel):

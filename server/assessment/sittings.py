@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -54,6 +54,15 @@ class SittingPlan:
 
     opens_at: dt.datetime | None = None
     late_start_minutes: int = DEFAULT_GRACE_MINUTES
+
+
+@dataclass(frozen=True)
+class NotSitting:
+    """An enrolled trainee who gets no paper, and the decision that says why."""
+
+    trainee_id: int
+    state: str
+    reasons: list[dict[str, str]]
 
 
 def curriculum_of(code: str, version: str | None = None) -> Curriculum:
@@ -101,9 +110,11 @@ def open_sitting(
     course_id: int,
     plan: SittingPlan,
     *,
+    may_sit: Callable[[int, dt.date], tuple[bool, str, list[dict[str, str]]]],
     now: dt.datetime | None = None,
-) -> ExamSitting:
-    """Open a theory sitting for a course: one paper per enrolled trainee, drawn now."""
+) -> tuple[ExamSitting, list[NotSitting]]:
+    """Open a theory sitting for a course: a paper, drawn now, for each enrolled trainee the
+    decision allows to sit (`may_sit(trainee_id, day)`); the others are named with the reason."""
     now = _now(now)
     course = scheduling.get_course(session, course_id, lock=True)
     if course.status == CourseStatus.cancelled:
@@ -144,6 +155,23 @@ def open_sitting(
             f"course {course.code} has nobody enrolled",
             code="no_trainees",
         )
+    day = _local_day(opens_at)
+    left_out: list[NotSitting] = []
+    sitting_ids: list[int] = []
+    for trainee_id in trainee_ids:
+        allowed, state, why = may_sit(trainee_id, day)
+        if allowed:
+            sitting_ids.append(trainee_id)
+        else:
+            left_out.append(NotSitting(trainee_id, state, why))
+    if not sitting_ids:
+        raise InvalidInput(
+            f"班级 {course.code} 没有可以参加理论考试的学员",
+            f"nobody in course {course.code} may sit the theory exam",
+            code="nobody_may_sit",
+            details={"not_sitting": [n.__dict__ for n in left_out]},
+        )
+    trainee_ids = sitting_ids
     limit = dt.timedelta(minutes=blueprint.time_limit_minutes)
     assert actor.user_id is not None
     sitting = ExamSitting(
@@ -178,11 +206,12 @@ def open_sitting(
             "opens_at": sitting.opens_at.isoformat(),
             "closes_at": sitting.closes_at.isoformat(),
             "papers": len(trainee_ids),
+            "not_sitting": [n.trainee_id for n in left_out],
         },
     )
     session.commit()
     session.refresh(sitting)
-    return sitting
+    return sitting, left_out
 
 
 def get_sitting(session: Session, sitting_id: int) -> ExamSitting:
