@@ -20,7 +20,6 @@ shown with the letter of its new place, so the key is remapped (`answer_key`). T
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -137,23 +136,26 @@ class Paper:
 
 
 class _Ranker:
-    """Sort keys for one seed and purpose: SHA-256 of (seed, purpose, question id, option)."""
+    """32 random-looking bytes per question for one seed and purpose: SHA-256 of all three."""
 
     def __init__(self, seed: str, purpose: str) -> None:
         raw = seed.encode()
         self._base = hashlib.sha256(b"%d:%s:%s\0" % (len(raw), raw, purpose.encode()))
 
-    def __call__(self, *parts: str) -> bytes:
+    def __call__(self, question_id: str) -> bytes:
         h = self._base.copy()
-        h.update("\0".join(parts).encode())
+        h.update(question_id.encode())
         return h.digest()
 
 
 def question_digest(q: Question) -> bytes:
     """The graded content of one bank question: what must not change under a stored paper."""
     options = TRUE_FALSE if q.type is QuestionType.true_false else sorted(o.key for o in q.options)
-    content = [q.id, q.topic, q.type.value, list(options), sorted(q.answer)]
-    return hashlib.sha256(json.dumps(content).encode()).digest()
+    # Ids, topics and option keys hold no NUL or comma (curricula/model.py patterns).
+    content = "\0".join(
+        (q.id, q.topic, q.type.value, ",".join(options), ",".join(sorted(q.answer)))
+    )
+    return hashlib.sha256(content.encode()).digest()
 
 
 def key_digest(digests: Iterable[bytes]) -> str:
@@ -175,10 +177,14 @@ def generate_paper(curriculum: Curriculum, seed: str | int) -> Paper:
     if blueprint is None:
         raise _no_theory(curriculum)
     key = str(seed)
-    draw_rank, order_rank, option_rank = (_Ranker(key, p) for p in ("draw", "order", "option"))
+    # Per bank question one hash: its first half ranks the draw, its second the paper order.
+    place = _Ranker(key, "draw")
+    shuffle = _Ranker(key, "options")
+    ranks: dict[str, bytes] = {}
     bank: dict[tuple[str, QuestionType], list[Question]] = {}
     for q in curriculum.questions:
         bank.setdefault((q.topic, q.type), []).append(q)
+        ranks[q.id] = place(q.id)
     questions: list[PaperQuestion] = []
     digests: list[bytes] = []
     for qtype in SECTIONS:
@@ -188,14 +194,16 @@ def generate_paper(curriculum: Curriculum, seed: str | int) -> Paper:
             wanted = draw.count(qtype)
             if wanted:
                 pool = bank.get((draw.topic, qtype), [])
-                section += sorted(pool, key=lambda q: draw_rank(q.id))[:wanted]
-        section.sort(key=lambda q: order_rank(q.id))
+                section += sorted(pool, key=lambda q: ranks[q.id][:16])[:wanted]
+        section.sort(key=lambda q: ranks[q.id][16:])
         for q in section:
             assert points is not None  # the blueprint validator guarantees points for drawn types
             options: tuple[str, ...] = TRUE_FALSE
             if qtype is not QuestionType.true_false:
-                ranks = {o.key: option_rank(q.id, o.key) for o in q.options}
-                options = tuple(sorted(ranks, key=ranks.__getitem__))
+                # Four bytes of one hash per option (at most 8 options: 32 bytes).
+                noise = shuffle(q.id)
+                order = sorted(range(len(q.options)), key=lambda i: noise[4 * i : 4 * i + 4])
+                options = tuple(q.options[i].key for i in order)
             questions.append(PaperQuestion(q.id, q.topic, qtype, points, options))
             digests.append(question_digest(q))
     return Paper(
