@@ -6,12 +6,12 @@ import datetime as dt
 import json
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from scoring.results import PRACTICAL
 from server.accounts.models import Role
-from server.assessment import attempts, decisions, practical
+from server.assessment import attempts, decisions, item_report, practical
 from server.assessment.models import Attempt, AttemptStatus
 from server.deps import STAFF, PrincipalDep, SessionDep, SettingsDep, allow
 from server.errors import NotPermitted
@@ -258,3 +258,60 @@ def course_results(session: SessionDep, settings: SettingsDep, course_id: int) -
         for trainee_id in scheduling.enrolled_ids(session, course_id)
     ]
     return CourseResults(course_id=course_id, data=data)
+
+
+class ItemRowPublic(BaseModel):
+    question_id: str
+    topic: str
+    type: str
+    stem: dict[str, str]
+    stats: dict[str, Any]
+
+
+class ItemReportPublic(BaseModel):
+    curriculum_code: str
+    curriculum_version: str
+    papers: int
+    kr20: float | None
+    flagged: int
+    items: list[ItemRowPublic]
+
+
+@router.get("/curricula/{code}/item-analysis", response_model=ItemReportPublic, **allow(*STAFF))
+def item_analysis(session: SessionDep, code: str) -> ItemReportPublic:
+    """Difficulty, discrimination, option counts and flags of every question, and KR-20."""
+    report = item_report.build(session, code.upper())
+    return ItemReportPublic(
+        curriculum_code=report.curriculum_code,
+        curriculum_version=report.curriculum_version,
+        papers=report.papers,
+        kr20=report.kr20,
+        flagged=len(report.flagged),
+        items=[
+            ItemRowPublic(
+                question_id=r.stats.question_id,
+                topic=r.topic,
+                type=r.type,
+                stem={"zh": r.stem_zh, "en": r.stem_en},
+                stats=r.stats.to_dict(),
+            )
+            for r in report.rows
+        ],
+    )
+
+
+@router.get(
+    "/curricula/{code}/item-analysis.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+    **allow(*STAFF),
+)
+def item_analysis_csv(session: SessionDep, code: str) -> Response:
+    """The item-analysis report as CSV (UTF-8 with BOM), flags in words."""
+    report = item_report.build(session, code.upper())
+    name = f"item-analysis-{report.curriculum_code}-{report.curriculum_version}.csv"
+    return Response(
+        item_report.to_csv(report),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
