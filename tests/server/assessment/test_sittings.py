@@ -16,8 +16,10 @@ from curricula import catalogue
 from scoring.papers import Paper, answer_key
 from server.accounts.models import Role, User
 from server.app import create_app
+from server.assessment import sittings
 from server.assessment.models import Attempt, ExamSitting, TheoryAnswer, TheoryPaper
 from server.config import Settings
+from server.db import make_engine
 from server.scheduling.models import Course
 from tests.factories import (
     auth,
@@ -29,6 +31,7 @@ from tests.factories import (
     make_trainee_user,
     make_user,
 )
+from tests.server.scheduling.test_enrolment import run_together
 
 NITRATION = catalogue().curricula["NITRATION"]
 assert NITRATION.assessment.theory is not None
@@ -387,3 +390,29 @@ class TestTheServersOwnClock:
         session.rollback()
         sitting = session.exec(select(ExamSitting)).one()
         assert sitting.status == "closed"
+
+
+@pytest.mark.postgres_only
+class TestGradedExactlyOnce:
+    def test_two_processes_grading_at_once_make_one_attempt(
+        self, client: TestClient, session: Session, db_url: str, examiner_token: str
+    ) -> None:
+        """Real concurrent transactions: the paper's row lock lets only one of them grade."""
+        course = make_course(session, capacity=2)
+        me = sitter(session, course, "甲")
+        open_sitting(client, examiner_token, course)
+        paper_id = paper_of(session, me.trainee_id).id
+        assert paper_id is not None
+        client.post(f"/api/v1/papers/{paper_id}/start", headers=auth(me.token))
+        move_deadline(session, paper_id, minutes_ago=1)
+        engine = make_engine(db_url)
+
+        def grade() -> int:
+            with Session(engine) as own:
+                return sittings.grade_due(own)
+
+        outcomes = run_together(grade, grade, grade)
+        engine.dispose()
+        assert sorted(outcomes) == [0, 0, 1]  # type: ignore[type-var]
+        session.rollback()
+        assert session.exec(select(func.count()).select_from(Attempt)).one() == 1
