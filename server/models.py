@@ -5,7 +5,7 @@ from sqlmodel import SQLModel
 from server.accounts.models import ApiToken, LoginFailure, LoginSession, User
 from server.assessment.models import Attempt, ExamSitting, TheoryAnswer, TheoryPaper
 from server.audit.models import AuditEvent, AuditHead
-from server.devices.models import Device, DeviceFrame, StationBinding
+from server.devices.models import Device, DeviceFrame, GatewayReport, StationBinding
 from server.scheduling.models import (
     Attendance,
     ClassSession,
@@ -35,6 +35,7 @@ __all__ = [
     "Enrolment",
     "ExamSitting",
     "FeedKey",
+    "GatewayReport",
     "InstructorAbsence",
     "LoginFailure",
     "LoginSession",

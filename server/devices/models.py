@@ -82,3 +82,14 @@ class DeviceFrame(SQLModel, table=True):
     trainee_id: int | None = Field(default=None, foreign_key="trainees.id")
     attribution: str | None = Field(default=None, max_length=16)
     attempt_id: int | None = Field(default=None, foreign_key="attempts.id")
+
+
+class GatewayReport(SQLModel, table=True):
+    """The latest status a gateway reported: its devices online or not, counters, spool depth."""
+
+    __tablename__ = "gateway_reports"
+
+    id: int | None = Field(default=None, primary_key=True)
+    gateway_user_id: int = Field(foreign_key="users.id", unique=True)
+    reported_at: dt.datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(sa_type=Text)  # the gateway's status document as JSON

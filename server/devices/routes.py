@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from server.accounts.models import Role
 from server.deps import PrincipalDep, SessionDep, allow
-from server.devices import bindings, ingest, registry
+from server.devices import bindings, ingest, registry, status
 from server.devices.models import Device, DeviceFrame, StationBinding
 from server.devices.registry import DeviceCreate
 from server.errors import InvalidInput, NotPermitted, field_error
@@ -227,3 +227,36 @@ def unbind_station(session: SessionDep, principal: PrincipalDep, code: str) -> R
         )
     bindings.unbind(session, principal.actor, code, trainee_id=own)
     return Response(status_code=204)
+
+
+class GatewayStatus(BaseModel):
+    """A gateway's status document: at least `devices`, each with its `station`."""
+
+    model_config = {"extra": "allow"}
+
+    devices: list[dict[str, Any]] = Field(max_length=status.MAX_DEVICES)
+
+
+class HallPublic(BaseModel):
+    gateway: str
+    reported_at: dt.datetime
+    stale: bool
+    status: dict[str, Any]
+
+
+@router.put("/gateways/status", status_code=204, **allow(Role.gateway))
+def put_gateway_status(
+    session: SessionDep, principal: PrincipalDep, data: GatewayStatus
+) -> Response:
+    """A gateway reports its devices (online, last seen, counters) and its spool depth."""
+    status.report(session, principal.actor, data.model_dump())
+    return Response(status_code=204)
+
+
+@router.get("/gateways/status", response_model=list[HallPublic], **allow(*PLANNERS, Role.examiner))
+def get_gateway_status(session: SessionDep) -> list[HallPublic]:
+    """The latest report of every gateway; `stale` when a gateway has gone quiet."""
+    return [
+        HallPublic(gateway=h.gateway, reported_at=h.reported_at, stale=h.stale, status=h.document)
+        for h in status.halls(session)
+    ]
