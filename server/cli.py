@@ -135,7 +135,8 @@ def demo_load(
         plan = loaded.plan
         if plan.courses:
             clikit.out.print(
-                f"演示排课 / demo plan: {plan.rooms} rooms, {plan.stations} stations, "
+                f"演示排课 / demo plan: {plan.rooms} rooms, {plan.stations} stations "
+                f"({plan.devices} with devices), "
                 f"{plan.courses} courses, {plan.sessions} sessions, {plan.enrolled} enrolled, "
                 f"{plan.waitlisted} waitlisted, {plan.refused} not eligible, "
                 f"{plan.attendance} attendance records"

@@ -18,6 +18,8 @@ from sqlmodel import Session, col, func, select
 from curricula.model import StationKind
 from server.accounts import service as accounts
 from server.audit.service import Actor
+from server.devices import registry
+from server.devices.registry import DeviceCreate
 from server.errors import SafetrainError
 from server.scheduling import attendance, enrolment, service
 from server.scheduling.models import Course, EnrolmentStatus, SessionKind
@@ -42,10 +44,17 @@ STATIONS = (
 )
 
 
+# Stations whose device speaks the serial protocol (exam seats and kiosks send no results).
+DEVICE_KINDS = frozenset(
+    {StationKind.vr_pod, StationKind.fall_rig, StationKind.shock_rig, StationKind.mech_rig}
+)
+
+
 @dataclass
 class Planned:
     rooms: int = 0
     stations: int = 0
+    devices: int = 0
     courses: int = 0
     sessions: int = 0
     enrolled: int = 0
@@ -112,6 +121,10 @@ def load(
         assert station.id is not None
         stations[code] = station.id
         planned.stations += 1
+    for code, kind, _, _ in STATIONS:
+        if kind in DEVICE_KINDS:  # the pod computer or rig controller at the station
+            registry.create_device(session, actor, DeviceCreate(code=code, kind=kind, station=code))
+            planned.devices += 1
     pods = [stations[f"VR-{n:02d}"] for n in range(1, 7)]
     rigs = [stations["FALL-01"], stations["SHOCK-01"], stations["MECH-01"]]
 

@@ -10,7 +10,8 @@ from sqlmodel import Session, func, select
 from server import demo
 from server.audit.service import Actor
 from server.config import Settings
-from server.demo_schedule import ROOMS, STATIONS
+from server.demo_schedule import DEVICE_KINDS, ROOMS, STATIONS
+from server.devices.models import Device
 from server.scheduling import service
 from server.scheduling.models import Attendance, ClassSession, Course, Enrolment
 from tests.factories import log_in
@@ -29,6 +30,8 @@ class TestDemoPlan:
         loaded = demo.load(session, settings, ACTOR)
         plan = loaded.plan
         assert (plan.rooms, plan.stations, plan.courses) == (len(ROOMS), len(STATIONS), 3)
+        pods_and_rigs = [s for s in STATIONS if s[1] in DEVICE_KINDS]
+        assert plan.devices == len(pods_and_rigs) == _count(session, Device) > 0
         assert plan.sessions == _count(session, ClassSession) > 0
         courses = {c.curriculum_code: c for c in session.exec(select(Course)).all()}
         assert service.hours_plan(session, courses["NITRATION"]).complete
