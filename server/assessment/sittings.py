@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, func, select
 
 from curricula import Curriculum, catalogue, rule_set_on
-from scoring.errors import InvalidAnswer
+from scoring.errors import InvalidAnswer, ScoringError
 from scoring.grading import Grader, check_answer
 from scoring.numbers import recorded
 from scoring.papers import Paper, generate_paper
@@ -452,12 +452,22 @@ def submit(
 def _grade(session: Session, row: TheoryPaper, now: dt.datetime) -> Attempt:
     """Grade a locked paper with the answers saved so far; the caller commits."""
     sitting = get_sitting(session, row.sitting_id)
-    curriculum = curriculum_of(sitting.curriculum_code, sitting.curriculum_version)
+    # A newer version of the curriculum grades the paper only if the paper's questions and keys
+    # are unchanged in it (the paper carries a digest of them); otherwise nothing is guessed.
+    curriculum = curriculum_of(sitting.curriculum_code)
     taken_at = row.started_at or sitting.opens_at
     rule_set = rule_set_on(catalogue().rule_sets, _local_day(taken_at))
-    grade = Grader(curriculum).grade(
-        stored_paper(row), saved_answers(session, row.id or 0), rule=rule_set.theory
-    )
+    try:
+        grade = Grader(curriculum).grade(
+            stored_paper(row), saved_answers(session, row.id or 0), rule=rule_set.theory
+        )
+    except ScoringError as exc:
+        raise Conflict(
+            f"试卷无法按现行题库判卷：{exc.zh}",
+            f"the paper cannot be graded against the current bank: {exc.en}",
+            code="curriculum_changed",
+            details={"paper_id": row.id, "scoring": exc.code},
+        ) from exc
     result = grade.result
     attempt = Attempt(
         trainee_id=row.trainee_id,

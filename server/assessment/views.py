@@ -91,7 +91,7 @@ def paper_state(session: Session, row: TheoryPaper, now: dt.datetime) -> PaperSt
     answers = sittings.saved_answers(session, row.id)
     status = sittings.paper_status(row, sitting, now)
     questions = None
-    if row.started_at is not None and curriculum.version == paper.version:
+    if row.started_at is not None:
         questions = paper_view(paper, curriculum).to_dict()["questions"]
     result = review = None
     if row.attempt_id is not None:
@@ -99,8 +99,7 @@ def paper_state(session: Session, row: TheoryPaper, now: dt.datetime) -> PaperSt
         assert attempt is not None
         result = sittings.attempt_result(attempt)
         result.pop("questions", None)  # the per-question credit is for staff and item analysis
-        if curriculum.version == paper.version:
-            review = _review(paper, curriculum, answers)
+        review = _review(paper, curriculum, answers)
     return PaperState(
         paper_id=row.id,
         sitting_id=sitting.id or 0,

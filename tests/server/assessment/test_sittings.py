@@ -416,3 +416,22 @@ class TestGradedExactlyOnce:
         assert sorted(outcomes) == [0, 0, 1]  # type: ignore[type-var]
         session.rollback()
         assert session.exec(select(func.count()).select_from(Attempt)).one() == 1
+
+
+class TestANewCurriculumVersion:
+    def test_a_paper_is_still_graded_when_its_questions_are_unchanged(
+        self,
+        client: TestClient,
+        session: Session,
+        examiner_token: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        course = make_course(session, capacity=2)
+        me = sitter(session, course, "甲")
+        open_sitting(client, examiner_token, course)
+        paper_id = paper_of(session, me.trainee_id).id
+        client.post(f"/api/v1/papers/{paper_id}/start", headers=auth(me.token))
+        newer = NITRATION.model_copy(update={"version": NITRATION.version + "-rev"})
+        monkeypatch.setitem(catalogue().curricula, "NITRATION", newer)
+        done = client.post(f"/api/v1/papers/{paper_id}/submit", headers=auth(me.token))
+        assert done.status_code == 200 and done.json()["status"] == "graded"
