@@ -23,6 +23,7 @@ from server.catalog.routes import router as catalog_router
 from server.config import Settings, get_settings
 from server.console import pages as console_pages
 from server.console.course_tools import router as console_course_tools_router
+from server.console.devices import router as console_devices_router
 from server.console.resources import router as console_resources_router
 from server.console.routes import STATIC_DIR
 from server.console.routes import router as console_router
@@ -51,6 +52,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     console_schedule_router,
     console_resources_router,
     console_course_tools_router,
+    console_devices_router,
 )
 
 API_DESCRIPTION = """
