@@ -137,19 +137,6 @@ def unbind(
     return found
 
 
-def end_for_trainee(session: Session, trainee_id: int, now: dt.datetime) -> int:
-    """End a trainee's open binding (at check-out), in the caller's transaction."""
-    rows = session.exec(
-        select(StationBinding).where(
-            StationBinding.trainee_id == trainee_id, col(StationBinding.ended_at).is_(None)
-        )
-    ).all()
-    for row in rows:
-        row.ended_at = now
-        session.add(row)
-    return len(rows)
-
-
 @dataclass(frozen=True)
 class CurrentBinding:
     station: str

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from server.audit import service as audit
 from server.audit.service import Actor
 from server.db import utcnow
+from server.devices.models import StationBinding
 from server.errors import Conflict, InvalidInput, NotFound, NotPermitted, field_error
 from server.scheduling.models import (
     Attendance,
@@ -186,6 +187,15 @@ def check_out(
         before=before,
         after=_snapshot(att),
     )
+    # Leaving the session leaves the station too: later results are not theirs.
+    ended = session.exec(
+        select(StationBinding).where(
+            StationBinding.trainee_id == trainee_id, col(StationBinding.ended_at).is_(None)
+        )
+    ).all()
+    for binding in ended:
+        binding.ended_at = max(at, binding.bound_at)  # a back-dated check-out ends it at once
+        session.add(binding)
     session.commit()
     return att
 

@@ -359,3 +359,32 @@ class TestRacingGateways:
         assert statuses.count("accepted") == 200 and statuses.count("duplicate") == 200
         assert stored(session) == 200
         engine.dispose()
+
+
+class TestCheckOutEndsTheBinding:
+    def test_results_after_check_out_are_not_the_leavers(
+        self, client: TestClient, session: Session, planner: str, gateway: str, pod: Device
+    ) -> None:
+        from tests.factories import enrol, local, make_course, make_session
+
+        course = make_course(session)
+        row = make_session(session, course=course, day="2026-12-01")
+        trainee = make_trainee(session)
+        enrol(session, course=course, trainee=trainee)
+        for path, at in (("check-in", "09:00"), ("check-out", "11:00")):
+            if path == "check-out":
+                client.put(
+                    "/api/v1/stations/VR-03/binding",
+                    json={"trainee_id": trainee.id},
+                    headers=auth(planner),
+                )
+            r = client.post(
+                f"/api/v1/sessions/{row.id}/{path}",
+                json={"trainee_id": trainee.id, "at": local("2026-12-01", at).isoformat()},
+                headers=auth(planner),
+            )
+            assert r.status_code == 200, r.text
+        assert client.get("/api/v1/stations/bindings", headers=auth(gateway)).json()["data"] == []
+        post(client, gateway, [item(result_frame(1, ts="2026-12-01T11:30:00+08:00"))])
+        session.rollback()
+        assert session.exec(select(DeviceFrame)).one().attribution == Attribution.unassigned
