@@ -1,6 +1,6 @@
 """Benchmark of the scoring library: grading theory papers and item analysis.
 
-    .venv/bin/python bench/scoring.py [--papers 10000] [--attempts 100000] [--repeat 5]
+    .venv/bin/python bench/scoring_speed.py [--papers 10000] [--attempts 100000] [--repeat 5]
 
 Targets (assessment issue): grade 10,000 papers of 100 questions in under 1 s; item analysis of
 100,000 attempts × 100 questions in under 1 s. The bank is synthetic (a curriculum of 5
