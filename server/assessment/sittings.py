@@ -627,3 +627,34 @@ def answer_counts(session: Session, paper_ids: list[int]) -> dict[int, int]:
 def attempt_result(attempt: Attempt) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(attempt.result)
     return data
+
+
+# --- look-ups for the console's exams page ---------------------------------------------------
+
+
+def sittings_of_courses(
+    session: Session, course_ids: Sequence[int]
+) -> dict[int, list[ExamSitting]]:
+    """Each course's sittings, the latest first, in one query."""
+    out: dict[int, list[ExamSitting]] = {cid: [] for cid in course_ids}
+    if course_ids:
+        rows = session.exec(
+            select(ExamSitting)
+            .where(col(ExamSitting.course_id).in_(course_ids))
+            .order_by(col(ExamSitting.opens_at).desc(), col(ExamSitting.id).desc())
+        ).all()
+        for sitting in rows:
+            out[sitting.course_id].append(sitting)
+    return out
+
+
+def paper_counts(session: Session, sitting_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """(papers, papers graded) of each sitting, in one query."""
+    if not sitting_ids:
+        return {}
+    rows = session.exec(
+        select(TheoryPaper.sitting_id, func.count(), func.count(col(TheoryPaper.graded_at)))
+        .where(col(TheoryPaper.sitting_id).in_(sitting_ids))
+        .group_by(col(TheoryPaper.sitting_id))
+    ).all()
+    return {sid: (int(papers), int(graded)) for sid, papers, graded in rows}
