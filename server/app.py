@@ -22,6 +22,9 @@ from server.audit.routes import router as audit_router
 from server.catalog.routes import router as catalog_router
 from server.config import Settings, get_settings
 from server.console import pages as console_pages
+from server.console.assessment import router as console_assessment_router
+from server.console.assessment_practical import router as console_practical_router
+from server.console.assessment_results import router as console_results_router
 from server.console.course_tools import router as console_course_tools_router
 from server.console.devices import router as console_devices_router
 from server.console.resources import router as console_resources_router
@@ -53,6 +56,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     console_resources_router,
     console_course_tools_router,
     console_devices_router,
+    console_assessment_router,
+    console_practical_router,
+    console_results_router,
 )
 
 API_DESCRIPTION = """
