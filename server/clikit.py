@@ -30,7 +30,7 @@ def actor() -> Actor:
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     """Print a message (never read as markup: it may quote brackets) and return the exit."""
-    err.print(escape(message), style="red")
+    err.print(escape(message), style="red", soft_wrap=True)  # a file path stays whole
     return typer.Exit(code)
 
 

@@ -1,10 +1,20 @@
-"""A device result attributed to a trainee becomes a VR or rig attempt, in the same transaction."""
+"""Device results attributed to a trainee become VR or rig attempts, in the same transaction.
+
+Batch-wise: a gateway's batch of 500 results is scored, inserted as attempts, linked to their
+frames and audit-logged with a handful of statements, not a handful per result.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, select
 
 from curricula import catalogue, rule_set_on
@@ -15,7 +25,7 @@ from scoring.numbers import recorded
 from server.assessment.models import Attempt, AttemptSource, AttemptStatus
 from server.assessment.sittings import LOCAL
 from server.audit import service as audit
-from server.audit.service import Actor
+from server.audit.service import Actor, Change
 from server.devices.models import DeviceFrame
 from server.scheduling.models import Course, Enrolment, EnrolmentStatus
 
@@ -23,79 +33,148 @@ log = logging.getLogger("safetrain.devices")
 SYSTEM = Actor(name="system:devices")
 
 
+@cache
+def _scenarios() -> dict[str, tuple[Curriculum, Scenario]]:
+    return {s.code: (c, s) for c in catalogue().curricula.values() for s in c.scenarios}
+
+
 def scenario_of(code: str) -> tuple[Curriculum, Scenario] | None:
-    for curriculum in catalogue().curricula.values():
-        for scenario in curriculum.scenarios:
-            if scenario.code == code:
-                return curriculum, scenario
-    return None
+    return _scenarios().get(code)
 
 
-def _course_of(session: Session, trainee_id: int, curriculum_code: str) -> int | None:
-    """The trainee's course of that curriculum (the latest, if they were enrolled twice)."""
-    return session.exec(
-        select(Course.id)
-        .join(Enrolment, col(Enrolment.course_id) == Course.id)
+@dataclass(frozen=True)
+class Scored:
+    """One stored result frame with its trainee, ready to become an attempt."""
+
+    frame_id: int
+    key: str
+    trainee_id: int
+    scenario: str
+    frame: str  # JSON
+    occurred_at: dt.datetime | None
+    received_at: dt.datetime
+    stored_at: dt.datetime
+
+
+def _courses(session: Session, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """Each (trainee, curriculum)'s course (the latest, if they were enrolled twice)."""
+    if not pairs:
+        return {}
+    trainee_ids = {t for t, _ in pairs}
+    rows = session.exec(
+        select(Enrolment.trainee_id, Course.curriculum_code, Course.id)
+        .join(Course, col(Course.id) == Enrolment.course_id)
         .where(
-            Enrolment.trainee_id == trainee_id,
+            col(Enrolment.trainee_id).in_(trainee_ids),
             Enrolment.status == EnrolmentStatus.enrolled,
-            Course.curriculum_code == curriculum_code,
         )
-        .order_by(col(Course.starts_on).desc())
-    ).first()
+        .order_by(col(Course.starts_on))
+    ).all()
+    return {(t, code): cid for t, code, cid in rows if cid is not None}  # later courses win
 
 
-def record(session: Session, row: DeviceFrame) -> Attempt | None:
-    """Score the result and store it as a final attempt of the trainee; the caller commits."""
-    if row.trainee_id is None or row.attempt_id is not None or row.scenario is None:
-        return None
-    found = scenario_of(row.scenario)
-    if found is None:
-        return None
-    curriculum, scenario = found
-    frame = json.loads(row.frame)
-    try:
-        grade = normalise_device_result(frame, scenario)
-    except InvalidDeviceResult:
-        # The frame stays stored and visible; it just cannot count as an attempt.
-        log.warning("device result %s cannot be scored", row.key, exc_info=True)
-        return None
-    taken_at = row.occurred_at or row.received_at
-    rule_set = rule_set_on(catalogue().rule_sets, taken_at.astimezone(LOCAL).date())
-    attempt = Attempt(
-        trainee_id=row.trainee_id,
-        course_id=_course_of(session, row.trainee_id, curriculum.code),
-        curriculum_code=curriculum.code,
-        curriculum_version=curriculum.version,
-        part=grade.result.part,
-        source=AttemptSource.device,
-        source_ref=row.key,
-        taken_at=taken_at,
-        rule_set=rule_set.code,
-        status=AttemptStatus.final,
-        score=str(recorded(grade.result.exact)),
-        passed=grade.result.passed,
-        veto_failed=",".join(v.item for v in grade.result.veto)[:400],
-        result=json.dumps(grade.to_dict(), ensure_ascii=False),
-        signed_at=row.stored_at,
+def record_many(session: Session, results: Sequence[Scored]) -> int:
+    """Score each result and store it as a final attempt; the caller commits."""
+    found: list[tuple[Scored, Curriculum, Any]] = []
+    for r in results:
+        known = scenario_of(r.scenario)
+        if known is None:
+            continue
+        curriculum, scenario = known
+        try:
+            grade = normalise_device_result(json.loads(r.frame), scenario)
+        except InvalidDeviceResult:
+            # The frame stays stored and visible; it just cannot count as an attempt.
+            log.warning("device result %s cannot be scored", r.key, exc_info=True)
+            continue
+        found.append((r, curriculum, grade))
+    if not found:
+        return 0
+    courses = _courses(session, {(r.trainee_id, c.code) for r, c, _ in found})
+    rule_sets = catalogue().rule_sets
+    rows: list[dict[str, Any]] = []
+    for r, curriculum, grade in found:
+        taken_at = r.occurred_at or r.received_at
+        rule_set = rule_set_on(rule_sets, taken_at.astimezone(LOCAL).date())
+        rows.append(
+            {
+                "trainee_id": r.trainee_id,
+                "course_id": courses.get((r.trainee_id, curriculum.code)),
+                "curriculum_code": curriculum.code,
+                "curriculum_version": curriculum.version,
+                "part": grade.result.part,
+                "source": AttemptSource.device.value,
+                "source_ref": r.key,
+                "taken_at": taken_at,
+                "rule_set": rule_set.code,
+                "status": AttemptStatus.final.value,
+                "score": str(recorded(grade.result.exact)),
+                "passed": grade.result.passed,
+                "veto_failed": ",".join(v.item for v in grade.result.veto)[:400],
+                "result": json.dumps(grade.to_dict(), ensure_ascii=False),
+                "marks": None,
+                "version": 1,
+                "signed_at": r.stored_at,
+                "created_at": r.stored_at,
+            }
+        )
+    table = Attempt.__table__  # type: ignore[attr-defined]
+    # Unordered RETURNING (ordering it would make SQLite insert row by row); keys map them back.
+    made = dict(
+        session.execute(insert(table).returning(table.c.source_ref, table.c.id), rows).all()
     )
-    session.add(attempt)
-    session.flush()
-    row.attempt_id = attempt.id
-    session.add(row)
-    audit.record(
+    ids = [made[row["source_ref"]] for row in rows]
+    frames = DeviceFrame.__table__  # type: ignore[attr-defined]
+    session.execute(
+        update(frames)
+        .where(frames.c.id == bindparam("b_frame"))
+        .values(attempt_id=bindparam("b_attempt")),
+        [{"b_frame": r.frame_id, "b_attempt": a} for (r, _, _), a in zip(found, ids, strict=True)],
+        execution_options={"synchronize_session": False},
+    )
+    audit.record_many(
         session,
         SYSTEM,
-        "attempt.record",
-        "attempt",
-        attempt.id,
-        after={
-            "trainee_id": row.trainee_id,
-            "part": attempt.part,
-            "device_result": row.key,
-            "score": attempt.score,
-            "passed": attempt.passed,
-            "rule_set": rule_set.code,
-        },
+        [
+            Change(
+                "attempt.record",
+                "attempt",
+                attempt_id,
+                after={
+                    "trainee_id": row["trainee_id"],
+                    "part": row["part"],
+                    "device_result": row["source_ref"],
+                    "score": row["score"],
+                    "passed": row["passed"],
+                    "rule_set": row["rule_set"],
+                },
+            )
+            for attempt_id, row in zip(ids, rows, strict=True)
+        ],
     )
-    return attempt
+    return len(ids)
+
+
+def record(session: Session, row: DeviceFrame) -> int:
+    """One frame (a trainer's attribution by hand); the caller commits."""
+    if row.trainee_id is None or row.attempt_id is not None or row.scenario is None:
+        return 0
+    assert row.id is not None
+    session.flush()
+    made = record_many(
+        session,
+        [
+            Scored(
+                row.id,
+                row.key,
+                row.trainee_id,
+                row.scenario,
+                row.frame,
+                row.occurred_at,
+                row.received_at,
+                row.stored_at,
+            )
+        ],
+    )
+    session.refresh(row)
+    return made

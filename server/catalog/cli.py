@@ -30,7 +30,8 @@ def curricula_check(
             for key, message in e.problems:
                 clikit.err.print(
                     f"[red]{escape(str(e.path))}[/red]: [bold]{escape(key or '(file)')}[/bold]: "
-                    f"{escape(message)}"
+                    f"{escape(message)}",
+                    soft_wrap=True,  # a long file path stays on one line, whole
                 )
         raise typer.Exit(clikit.EXIT_BAD_INPUT) from exc
     table = Table("code", "课程 title", "hours", "questions", "scenarios")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session, col, or_, select
 
@@ -174,9 +175,14 @@ def bound_at(session: Session, station_id: int, moment: dt.datetime) -> int | No
     ).first()
 
 
-def attribute(session: Session, results: list[DeviceFrame], *, now: dt.datetime) -> None:
-    """Give each new result its trainee, in the caller's transaction (see the module docstring)."""
-    badges = {b for r in results if isinstance(b := json.loads(r.frame).get("badge"), str) and b}
+def attribute(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Set `trainee_id` and `attribution` on result rows about to be stored (see the module
+    docstring): two queries for the whole batch, whatever its size."""
+    results = [r for r in rows if r["frame_type"] == "result"]
+    if not results:
+        return
+    badge_of = {id(r): json.loads(r["frame"]).get("badge") for r in results}
+    badges = {b for b in badge_of.values() if isinstance(b, str) and b}
     by_badge: dict[str, int] = {}
     if badges:
         by_badge = {
@@ -184,19 +190,40 @@ def attribute(session: Session, results: list[DeviceFrame], *, now: dt.datetime)
             for t in session.exec(select(Trainee).where(col(Trainee.badge).in_(badges))).all()
             if t.id is not None
         }
-    for row in results:
-        badge = json.loads(row.frame).get("badge")
-        trainee_id: int | None = None
+    unbadged = [r for r in results if not (isinstance(badge_of[id(r)], str) and badge_of[id(r)])]
+    spans: dict[int, list[StationBinding]] = {}
+    if unbadged:
+        moments = [r["occurred_at"] or r["received_at"] for r in unbadged]
+        for b in session.exec(
+            select(StationBinding)
+            .where(
+                col(StationBinding.station_id).in_({r["station_id"] for r in unbadged}),
+                col(StationBinding.bound_at) <= max(moments),
+                or_(
+                    col(StationBinding.ended_at).is_(None),
+                    col(StationBinding.ended_at) > min(moments),
+                ),
+            )
+            .order_by(col(StationBinding.bound_at).desc())
+        ).all():
+            spans.setdefault(b.station_id, []).append(b)
+    for r in results:
+        badge = badge_of[id(r)]
         if isinstance(badge, str) and badge:
             trainee_id = by_badge.get(badge)
-            row.attribution = Attribution.badge if trainee_id else Attribution.unassigned
+            r["attribution"] = Attribution.badge if trainee_id else Attribution.unassigned
         else:
-            trainee_id = bound_at(session, row.station_id, row.occurred_at or row.received_at)
-            row.attribution = Attribution.binding if trainee_id else Attribution.unassigned
-        row.trainee_id = trainee_id
-        session.add(row)
-        if trainee_id is not None:
-            device_attempts.record(session, row)
+            moment = r["occurred_at"] or r["received_at"]
+            trainee_id = next(
+                (
+                    b.trainee_id
+                    for b in spans.get(r["station_id"], [])
+                    if b.bound_at <= moment and (b.ended_at is None or b.ended_at > moment)
+                ),
+                None,
+            )
+            r["attribution"] = Attribution.binding if trainee_id else Attribution.unassigned
+        r["trainee_id"] = trainee_id
 
 
 def resolve(

@@ -3,8 +3,8 @@
 One bad item never fails the batch: every item is checked on its own and gets its own answer,
 in order. Accepted frames are inserted with `ON CONFLICT (key) DO NOTHING` in one statement, so
 a retry, a duplicate inside the batch or two gateways racing store a frame exactly once — the
-unique index decides, not a check-then-insert. Results are then attributed to a trainee (see
-`server.devices.bindings.attribute`).
+unique index decides, not a check-then-insert. Results are attributed to a trainee first (see
+`server.devices.bindings.attribute`) and those with one become attempts.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from curricula import catalogue
+from server.assessment import device_attempts
+from server.assessment.device_attempts import Scored
 from server.audit.service import Actor
 from server.db import utcnow
 from server.devices import bindings
@@ -188,10 +190,10 @@ def _devices(session: Session, codes: set[str]) -> dict[str, tuple[Device, str]]
     return {d.code: (d, code) for d, code in rows}
 
 
-def _insert_new(session: Session, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert every row whose key is new; the keys actually inserted."""
+def _insert_new(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert every row whose key is new; the ids of those actually inserted, by key."""
     if not rows:
-        return set()
+        return {}
     dialect = session.get_bind().dialect.name
     table = DeviceFrame.__table__  # type: ignore[attr-defined]
     if dialect == "postgresql":
@@ -200,8 +202,9 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> set[str]:
         stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["key"])
     else:  # pragma: no cover - only the two databases are supported
         stmt = generic_insert(table)
-    inserted = session.execute(stmt.values(rows).returning(table.c.key)).scalars().all()
-    return set(inserted)
+    # executemany: one statement compiled once and sent in pages ("insertmanyvalues").
+    inserted = session.execute(stmt.returning(table.c.key, table.c.id), rows).all()
+    return {str(key): int(frame_id) for key, frame_id in inserted}
 
 
 def ingest(
@@ -230,6 +233,10 @@ def ingest(
     for entry in checked:
         if isinstance(entry, dict) and entry["key"] not in fresh:
             fresh[entry["key"]] = entry
+    for new in fresh.values():
+        new.setdefault("trainee_id", None)
+        new.setdefault("attribution", None)
+    bindings.attribute(session, list(fresh.values()))
     inserted = _insert_new(session, list(fresh.values()))
     outcomes: list[Outcome] = []
     claimed: set[str] = set()
@@ -247,15 +254,23 @@ def ingest(
         else:
             outcomes.append(Outcome(row["key"], "duplicate"))
     _touch_devices(session, devices, checked, now)
-    if inserted:
-        new_results = session.exec(
-            select(DeviceFrame).where(
-                col(DeviceFrame.key).in_(
-                    [k for k in inserted if fresh[k]["frame_type"] == "result"]
-                )
+    device_attempts.record_many(
+        session,
+        [
+            Scored(
+                frame_id,
+                key,
+                fresh[key]["trainee_id"],
+                fresh[key]["scenario"],
+                fresh[key]["frame"],
+                fresh[key]["occurred_at"],
+                fresh[key]["received_at"],
+                now,
             )
-        ).all()
-        bindings.attribute(session, list(new_results), now=now)
+            for key, frame_id in inserted.items()
+            if fresh[key]["frame_type"] == "result" and fresh[key]["trainee_id"] is not None
+        ],
+    )
     session.commit()
     return outcomes
 
