@@ -142,7 +142,7 @@ class SimDevice:
         self._corrupt_next = 0
         self._duplicate_next = 0
         self._drop_next_acks = 0
-        self._cut_next: float | None = None  # hang up halfway through the next frame
+        self._cut_next: tuple[float, str | None] | None = None  # hang up mid-frame (of a type)
         self._slow_bps = self.faults.slow_bps
         self._frozen_until = 0.0
         self._plug_in_at: float | None = None
@@ -217,10 +217,13 @@ class SimDevice:
     def drop_acks(self, n: int = 1) -> None:
         self._command(lambda now: setattr(self, "_drop_next_acks", self._drop_next_acks + n))
 
-    def disconnect(self, down: float = 3.0, *, mid_frame: bool = False) -> None:
-        """Pull the cable for `down` seconds (halfway through the next frame if `mid_frame`)."""
+    def disconnect(
+        self, down: float = 3.0, *, mid_frame: bool = False, frame_type: str | None = None
+    ) -> None:
+        """Pull the cable for `down` seconds; with `mid_frame`, halfway through the next frame
+        (the next of `frame_type`, if given)."""
         if mid_frame:
-            self._command(lambda now: setattr(self, "_cut_next", down))
+            self._command(lambda now: setattr(self, "_cut_next", (down, frame_type)))
         else:
             self._command(lambda now: self._hang_up(now, down))
 
@@ -391,7 +394,7 @@ class SimDevice:
             self._unacked[self.seq] = Outgoing(self.seq, t, line, now)
             if len(self._unacked) > self.max_unacked:
                 self._evict()
-        self._transmit(line, now)
+        self._transmit(line, now, t)
         return frame
 
     def _evict(self) -> None:
@@ -406,9 +409,9 @@ class SimDevice:
         out.sent_at = now
         out.sends += 1
         self.stats["resent"] += 1
-        self._transmit(out.line, now)
+        self._transmit(out.line, now, out.kind)
 
-    def _transmit(self, line: bytes, now: float) -> None:
+    def _transmit(self, line: bytes, now: float, t: str) -> None:
         rng, plan = self._rng, self.faults
         if now < self._frozen_until:
             return
@@ -418,8 +421,8 @@ class SimDevice:
         if self._corrupt_next or (plan.corrupt and rng.random() < plan.corrupt):
             self._corrupt_next = max(0, self._corrupt_next - 1)
             out = self._corrupted(line)
-        if self._cut_next is not None:
-            down, self._cut_next = self._cut_next, None
+        if self._cut_next is not None and self._cut_next[1] in (None, t):
+            down, self._cut_next = self._cut_next[0], None
             self._write(out[: len(out) // 2])
             self._hang_up(now, down)
             return

@@ -6,6 +6,7 @@ import itertools
 import random
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -135,6 +136,13 @@ class TestFaultSpec:
     def test_bad_specs_show_the_format(self, spec: str) -> None:
         with pytest.raises(FaultSpecError, match="comma-separated NAME=VALUE"):
             parse_faults(spec)
+
+
+@pytest.fixture
+def transport(tmp_path: Path) -> Transport:
+    """The device's behaviour does not depend on the line: watch it on a real pty (the
+    transports themselves have their own suite, test_transports.py)."""
+    return Transport("pty", tmp_path)
 
 
 class TestDevice:
