@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from curricula import catalogue
 from scoring.answers import AnswerSheet
 from scoring.grading import Grader
-from scoring.items import ItemAnalysis, ItemStats, analyse_items, responses_from_grades
+from scoring.items import ItemAnalysis, ItemFlag, ItemStats, analyse_items, responses_from_grades
 from server.assessment.models import Attempt, AttemptStatus, ExamSitting, TheoryPaper
 from server.assessment.sittings import curriculum_of, saved_answers, stored_paper
 
@@ -41,7 +41,9 @@ class ItemReport:
 
     @property
     def flagged(self) -> tuple[ItemRow, ...]:
-        return tuple(r for r in self.rows if r.stats.flags)
+        """Questions to look at: too easy, too hard or discriminating negatively. "Few
+        responses" alone is not a finding, only a warning that the figures are noise."""
+        return tuple(r for r in self.rows if set(r.stats.flags) - {ItemFlag.few_responses})
 
 
 def build(session: Session, curriculum_code: str) -> ItemReport:

@@ -313,7 +313,8 @@ def cosign(
     return attempt
 
 
-def drafts_of_course(session: Session, course_id: int) -> list[Attempt]:
+def practical_attempts_of_course(session: Session, course_id: int) -> list[Attempt]:
+    """Every practical attempt of the course (drafts, final and superseded), oldest first."""
     return list(
         session.exec(
             select(Attempt)

@@ -82,7 +82,7 @@ def _practical_page(
     lang, t = language(request), _translator(request)
     blueprint = practical.blueprint_of(course.curriculum_code)
     policy = decisions.policy_of(request.app.state.settings)
-    rows = practical.drafts_of_course(session, course.id)
+    rows = practical.practical_attempts_of_course(session, course.id)
     drafts = {a.trainee_id: a for a in rows if a.status == AttemptStatus.draft}
     finals = {a.trainee_id: a for a in rows if a.status == AttemptStatus.final}
     lines = []
