@@ -5,6 +5,7 @@ and how a trainee's run through a scenario goes, step by step, to a score.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -20,7 +21,6 @@ class KindProfile:
     fw: str
     title: str  # for --help
     faults: tuple[tuple[str, str], ...]  # hardware faults it may report: (code, msg)
-    default_port: int  # first TCP port of `--tcp` in devices/examples/hall1.toml
 
 
 PROFILES: dict[str, KindProfile] = {
@@ -37,7 +37,6 @@ PROFILES: dict[str, KindProfile] = {
                 ("controller_battery_low", "手柄电量低 / controller battery low"),
                 ("gpu_overheat", "显卡过热 / GPU over temperature"),
             ),
-            7100,
         ),
         KindProfile(
             "fall_rig",
@@ -49,7 +48,6 @@ PROFILES: dict[str, KindProfile] = {
                 ("winch_overload", "卷扬机过载 / winch overload"),
                 ("harness_sensor_open", "安全带传感器断开 / harness sensor open"),
             ),
-            7200,
         ),
         KindProfile(
             "shock_rig",
@@ -61,7 +59,6 @@ PROFILES: dict[str, KindProfile] = {
                 ("current_limit_trip", "限流保护动作 / current limiter tripped"),
                 ("electrode_open", "体验电极开路 / electrode open circuit"),
             ),
-            7300,
         ),
         KindProfile(
             "mech_rig",
@@ -73,10 +70,20 @@ PROFILES: dict[str, KindProfile] = {
                 ("light_curtain_blocked", "光幕被遮挡 / light curtain blocked"),
                 ("estop_pressed", "急停按下 / emergency stop pressed"),
             ),
-            7400,
         ),
     )
 }
+
+
+def device_ids(first: str, n: int) -> list[str]:
+    """`VR-01`, 3 → VR-01, VR-02, VR-03 (the trailing number counts up, keeping its width)."""
+    match = re.fullmatch(r"(.*?)(\d+)", first)
+    if n == 1:
+        return [first]
+    if match is None:
+        return [f"{first}-{i:02d}" for i in range(1, n + 1)]
+    stem, digits = match.groups()
+    return [f"{stem}{int(digits) + i:0{len(digits)}d}" for i in range(n)]
 
 
 @cache

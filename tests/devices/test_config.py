@@ -1,0 +1,109 @@
+"""stations.toml: the example matches the simulators; a bad file names every bad key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devices.config import ConfigError, load_config
+from devices.sim.profiles import PROFILES, device_ids
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "devices" / "examples" / "hall1.toml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "stations.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class TestExample:
+    def test_hall1_loads_with_the_demo_stations(self) -> None:
+        config = load_config(EXAMPLE)
+        assert config.name == "hall1" and config.status_port == 8765
+        assert [s.code for s in config.stations] == [
+            *(f"VR-{n:02d}" for n in range(1, 7)),
+            "FALL-01",
+            "SHOCK-01",
+            "MECH-01",
+        ]
+        assert all(s.baud == 115200 for s in config.stations)
+
+    def test_hall1_points_where_its_simulator_commands_put_the_devices(self) -> None:
+        """`sim vr-pod --pty --devices 6 --link-dir /tmp/safetrain-hall1` and the rigs on
+        --tcp 7201, 7202, 7203, as the file's comment says."""
+        config = load_config(EXAMPLE)
+        text = EXAMPLE.read_text(encoding="utf-8")
+        pods = [s for s in config.stations if s.kind == "vr_pod"]
+        assert [s.code for s in pods] == device_ids(f"{PROFILES['vr_pod'].prefix}-01", 6)
+        assert all(s.url == f"/tmp/safetrain-hall1/{s.code}" for s in pods)  # noqa: S108
+        assert "safetrain sim vr-pod --pty --devices 6 --link-dir /tmp/safetrain-hall1" in text
+        for port, kind in ((7201, "fall_rig"), (7202, "shock_rig"), (7203, "mech_rig")):
+            (rig,) = [s for s in config.stations if s.kind == kind]
+            assert rig.code == f"{PROFILES[kind].prefix}-01"
+            assert rig.url == f"socket://127.0.0.1:{port}"
+            assert f"safetrain sim {PROFILES[kind].command} --tcp {port}" in text
+
+
+class TestErrors:
+    def test_every_problem_is_named(self, tmp_path: Path) -> None:
+        path = write(
+            tmp_path,
+            """
+            colour = "blue"
+            [gateway]
+            server_url = "ftp://x"
+            status_port = 70000
+            retries = 3
+            [[station]]
+            code = "vr-01"
+            kind = "vr_pod"
+            url = "/dev/ttyUSB0"
+            [[station]]
+            code = "VR-02"
+            kind = "kiosk"
+            url = "/dev/ttyUSB0"
+            baud = "fast"
+            port = 3
+            """,
+        )
+        with pytest.raises(ConfigError) as caught:
+            load_config(path)
+        text = str(caught.value)
+        assert str(path) in text
+        for expected in (
+            "colour: unknown key",
+            "gateway.server_url",
+            "gateway.status_port",
+            "gateway.retries: unknown key",
+            "station[0:vr-01].code",
+            "station[1:VR-02].kind",
+            "station[1:VR-02].baud",
+            "station[1:VR-02].port: unknown key",
+        ):
+            assert expected in text
+
+    def test_a_repeated_code_or_url(self, tmp_path: Path) -> None:
+        station = '[[station]]\ncode = "VR-01"\nkind = "vr_pod"\nurl = "/dev/ttyUSB0"\n'
+        with pytest.raises(
+            ConfigError, match=r"station\[1:VR-01\].code: VR-01 is also station\[0\]"
+        ):
+            load_config(write(tmp_path, station * 2))
+        other = station.replace("VR-01", "VR-02", 1)
+        with pytest.raises(ConfigError, match=r"url: /dev/ttyUSB0 is also station\[0\]"):
+            load_config(write(tmp_path, station + other))
+
+    def test_no_stations_or_not_toml(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match="at least one"):
+            load_config(write(tmp_path, "[gateway]\nname = 'x'\n"))
+        with pytest.raises(ConfigError, match="not valid TOML"):
+            load_config(write(tmp_path, "[[station]\n"))
+        with pytest.raises(ConfigError, match="cannot read"):
+            load_config(tmp_path / "missing.toml")
+
+    def test_the_name_defaults_to_the_file_name(self, tmp_path: Path) -> None:
+        path = tmp_path / "hall7.toml"
+        path.write_text('[[station]]\ncode = "VR-01"\nkind = "vr_pod"\nurl = "loop://"\n')
+        config = load_config(path)
+        assert config.name == "hall7" and config.server_url is None and config.spool is None
