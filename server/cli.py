@@ -11,6 +11,7 @@ from rich.table import Table
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 import server.models  # noqa: F401 - every table, so foreign keys between domains resolve
+from devices.cli import gateway_app, sim_app
 from server import clikit
 from server.accounts.cli import token_app, user_app
 from server.audit.cli import audit_app
@@ -35,6 +36,8 @@ for sub, name in (
     (audit_app, "audit"),
 ):
     app.add_typer(sub, name=name)
+app.add_typer(sim_app, name="sim")
+app.add_typer(gateway_app, name="gateway")
 
 
 # --- serve -------------------------------------------------------------------------------
