@@ -1,37 +1,55 @@
-"""Benchmark of scheduling: clash checks against 20,000 sessions.
+"""Benchmark of scheduling: clash checks against 20,000 sessions, the console's week calendar.
 
     .venv/bin/python bench/scheduling.py [--database-url URL] [--sessions 20000]
+        [--week-sessions 500] [--repeat 50] [--gc-freeze]
 
 Fills a base with rooms, stations, instructors, courses, enrolled trainees and sessions spread
 over a year (bulk inserts), then times the clash check of a new session (every check: room,
-stations, instructor, absences, the course's trainees elsewhere) and adding a session end to
-end (check, insert, audit, commit). Prints a table; figures go to docs/benchmarks.md.
+stations, instructor, absences, the course's trainees elsewhere), adding a session end to end
+(check, insert, audit, commit), and `GET /console/calendar` for one week holding 500 of the
+sessions, by room and by station, through the real app as a logged-in trainer. Prints a table;
+figures go to docs/benchmarks.md. A --database-url must name an empty database (it is migrated
+here); on PostgreSQL the tables are analysed after the bulk fill, as autovacuum would.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import platform
 import random
+import re
 import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from fastapi.testclient import TestClient
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import insert
+from sqlalchemy import Engine, event, insert, text
 from sqlmodel import Session
 
-from server import migrate
-from server.accounts.models import Role, User
-from server.audit.service import Actor
-from server.db import make_engine
-from server.scheduling import conflicts, service
-from server.scheduling.conflicts import Planned
-from server.scheduling.models import (
+# Run as a script, this file's folder comes first on sys.path, where bench/scoring.py would hide
+# the scoring package the app imports.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from server import migrate  # noqa: E402
+from server.accounts import service as accounts  # noqa: E402
+from server.accounts.models import Role, User, UserCreate  # noqa: E402
+from server.app import create_app  # noqa: E402
+from server.audit.service import Actor  # noqa: E402
+from server.config import Settings  # noqa: E402
+from server.db import make_engine  # noqa: E402
+from server.scheduling import conflicts, service  # noqa: E402
+from server.scheduling.conflicts import Planned  # noqa: E402
+from server.scheduling.models import (  # noqa: E402
     ClassSession,
     Course,
     Enrolment,
@@ -40,13 +58,21 @@ from server.scheduling.models import (
     SessionStation,
     Station,
 )
-from server.scheduling.schemas import SessionCreate
-from server.trainees.identity import Sex, make_resident_id
-from server.trainees.models import Employer, Trainee
+from server.scheduling.schemas import SessionCreate  # noqa: E402
+from server.trainees.identity import Sex, make_resident_id  # noqa: E402
+from server.trainees.models import Employer, Trainee  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
-START = dt.datetime(2026, 1, 5, 0, 0, tzinfo=TZ)
+START = dt.datetime(2026, 1, 5, 0, 0, tzinfo=TZ)  # a Monday
+# The calendar's week (Monday 2026-06-29, 2026-W27): the year's other sessions leave it to the
+# week's own fill, so it holds exactly --week-sessions.
+WEEK_DAY = 175
 ACTOR = Actor(name="bench")
+TRAINER, PASSWORD = "bench-trainer", "bench-password-1"
+# The week's sessions: (kind, weight); VR, rig and exam sessions also book stations.
+WEEK_KINDS = (("theory", 4), ("practical", 2), ("vr", 2), ("rig", 1), ("exam", 1))
+STATION_KINDS = frozenset({"vr", "rig", "exam"})
+SLOTS = ((8, 0), (10, 0), (13, 0), (15, 0), (18, 30))  # local start times, 2 hours each
 
 
 def percentile(samples: list[float], p: float) -> float:
@@ -155,7 +181,8 @@ def fill(
     session.execute(insert(Enrolment), enrolments)
     rows, links = [], []
     for i in range(n_sessions):
-        day = rng.randrange(0, 360)
+        day = rng.randrange(0, 353)
+        day += 7 if day >= WEEK_DAY else 0  # leave the calendar's week to fill_week
         hour = rng.choice([8, 9, 10, 13, 14, 15, 18])
         start = (START + dt.timedelta(days=day, hours=hour)).astimezone(dt.UTC)
         end = start + dt.timedelta(hours=rng.choice([1, 2, 3]))
@@ -191,10 +218,168 @@ def fill(
     return room_ids, station_ids, teacher_ids, course_ids
 
 
+def fill_week(
+    session: Session,
+    monday: dt.datetime,
+    n_sessions: int,
+    ids: tuple[list[int], list[int], list[int], list[int]],
+    rng: random.Random,
+) -> tuple[int, int]:
+    """n sessions in the week of `monday`: rooms free at their slot (one in ten has no room),
+    VR, rig and exam sessions on 1–3 stations free at that slot. Returns (sessions, bookings)."""
+    room_ids, station_ids, teacher_ids, course_ids = ids
+    places = [
+        (day, slot, room)
+        for day in range(7)
+        for slot in range(len(SLOTS))
+        for room in [*room_ids, *[None] * (len(room_ids) // 9)]
+    ]
+    if n_sessions > len(places):
+        raise SystemExit(f"--week-sessions: at most {len(places)} fit in the week's rooms")
+    kinds = [kind for kind, weight in WEEK_KINDS for _ in range(weight)]
+    rows, booked = [], []
+    free: dict[tuple[int, int], list[int]] = {}
+    for day, slot, room in rng.sample(places, n_sessions):
+        hour, minute = SLOTS[slot]
+        start = (monday + dt.timedelta(days=day, hours=hour, minutes=minute)).astimezone(dt.UTC)
+        kind = rng.choice(kinds)
+        rows.append(
+            {
+                "course_id": rng.choice(course_ids),
+                "kind": kind,
+                "title": rng.choice(["", "", "硝化釜飞温应急处置", "正压式空气呼吸器佩戴"]),
+                "starts_at": start,
+                "ends_at": start + dt.timedelta(hours=2),
+                "room_id": room,
+                "instructor_id": rng.choice([*teacher_ids, None]),
+            }
+        )
+        stations = free.setdefault((day, slot), rng.sample(station_ids, len(station_ids)))
+        wanted = min(rng.randint(1, 3), len(stations)) if kind in STATION_KINDS else 0
+        booked.append([stations.pop() for _ in range(wanted)])
+    result = session.execute(
+        insert(ClassSession).returning(ClassSession.id, sort_by_parameter_order=True),  # type: ignore[arg-type]
+        rows,
+    )
+    links = [
+        {
+            "session_id": session_id,
+            "station_id": station_id,
+            "starts_at": row["starts_at"],
+            "ends_at": row["ends_at"],
+        }
+        for (session_id,), row, stations in zip(result, rows, booked, strict=True)
+        for station_id in stations
+    ]
+    session.execute(insert(SessionStation), links)
+    session.commit()
+    return len(rows), len(links)
+
+
+def log_in(client: TestClient, username: str, password: str) -> None:
+    """Through the real login form, as a trainer does."""
+    page = client.get("/console/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token, "login page has no CSRF token"
+    response = client.post(
+        "/console/login",
+        data={"username": username, "password": password, "csrf_token": token.group(1)},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+
+
+@contextmanager
+def full_collections() -> Iterator[list[int]]:
+    """Counts the cyclic garbage collector's full (generation 2) runs, in any thread."""
+    runs = [0]
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            runs[0] += 1
+
+    gc.callbacks.append(note)
+    try:
+        yield runs
+    finally:
+        gc.callbacks.remove(note)
+
+
+@contextmanager
+def counting_statements(engine: Engine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def time_calendar(
+    url: str,
+    engine: Engine,
+    expected: dict[str, int],
+    year_sessions: int,
+    repeat: int,
+    freeze: bool,
+) -> list[tuple[str, str, str]]:
+    """GET /console/calendar for the week, by room and by station, end to end through the app."""
+    week = "{}-W{:02d}".format(*(START + dt.timedelta(days=WEEK_DAY)).isocalendar()[:2])
+    app = create_app(settings=Settings(database_url=url, display_timezone=str(TZ)), engine=engine)
+    rows = []
+    with TestClient(app) as client:
+        log_in(client, TRAINER, PASSWORD)
+        if freeze:
+            # What a server would do once started: the heap it has now is never garbage.
+            gc.collect()
+            gc.freeze()
+        for view, what in (("rooms", "room"), ("stations", "station")):
+            params = {"week": week, "view": view}
+            for _ in range(5):  # warm-up: templates compiled, statement caches filled
+                client.get("/console/calendar", params=params)
+            times, counts, collected = [], set(), 0
+            for _ in range(repeat):
+                with counting_statements(engine) as statements, full_collections() as runs:
+                    t0 = time.perf_counter()
+                    page = client.get("/console/calendar", params=params)
+                    times.append(time.perf_counter() - t0)
+                counts.add(len(statements))
+                collected += runs[0] > 0
+            assert page.status_code == 200, page.text[:500]
+            slots = page.text.count('<a class="slot ')
+            assert slots == expected[view], (view, slots, expected[view])
+            rows.append(
+                (
+                    f"week calendar by {what}: {expected['rooms']} sessions in the week"
+                    f" ({slots} entries), {year_sessions:,} in the year"
+                    + (" · start-up heap frozen" if freeze else ""),
+                    f"median {statistics.median(times) * 1000:.1f} ms",
+                    f"p95 {percentile(times, 95) * 1000:.1f} ms · max {max(times) * 1000:.1f} ms"
+                    f" · full GC in {collected} of {repeat} requests"
+                    f" · {'/'.join(map(str, sorted(counts)))} SQL statements"
+                    f" · {len(page.content) / 1024:.0f} KiB",
+                )
+            )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database-url", help="default: a fresh SQLite file in a temp folder")
-    parser.add_argument("--sessions", type=int, default=20000)
+    parser.add_argument("--sessions", type=int, default=20000, help="the year's sessions")
+    parser.add_argument(
+        "--week-sessions", type=int, default=500, help="sessions in the calendar's week"
+    )
+    parser.add_argument("--repeat", type=int, default=50, help="calendar requests per view")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() the heap before timing the calendar (not what the app does today)",
+    )
     args = parser.parse_args()
     url = (
         args.database_url
@@ -205,7 +390,19 @@ def main() -> None:
     rng = random.Random(11)
     results: list[tuple[str, str, str]] = []
     with Session(engine, expire_on_commit=False) as session:
-        rooms, stations, teachers, course_ids = fill(session, args.sessions, rng)
+        ids = fill(session, args.sessions, rng)
+        rooms, stations, teachers, course_ids = ids
+        in_week, bookings = fill_week(
+            session, START + dt.timedelta(days=WEEK_DAY), args.week_sessions, ids, rng
+        )
+        accounts.create_user(
+            session,
+            ACTOR,
+            UserCreate(username=TRAINER, display_name="教师", role=Role.trainer, password=PASSWORD),
+        )
+        if engine.dialect.name == "postgresql":
+            session.execute(text("ANALYZE"))
+            session.commit()
         course = session.get(Course, course_ids[0])
         assert course is not None
         checks, clash_counts = [], []
@@ -256,6 +453,14 @@ def main() -> None:
                 f"p95 {percentile(adds, 95) * 1000:.2f} ms",
             )
         )
+    results += time_calendar(
+        url,
+        engine,
+        {"rooms": in_week, "stations": bookings},
+        args.sessions + in_week,
+        args.repeat,
+        args.gc_freeze,
+    )
     table = Table(title=f"safetrain scheduling benchmark · {engine.dialect.name}")
     for column in ("what", "time", "spread"):
         table.add_column(column)
@@ -263,8 +468,10 @@ def main() -> None:
         table.add_row(*row)
     console = Console()
     console.print(table)
+    server = ".".join(map(str, engine.dialect.server_version_info or ()))
     console.print(
         f"{platform.machine()} · Python {platform.python_version()} · {platform.platform()}"
+        f" · {engine.dialect.name} {server}"
     )
 
 
