@@ -14,11 +14,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## run: build the venv, migrate the SQLite database, load demo data once, start the server
+## run: build the venv, migrate the SQLite database, load demo data once, start the server with the simulated demo hall
 run: $(STAMP)
 	$(BIN)/safetrain db upgrade
 	$(BIN)/safetrain demo load --if-empty
-	$(BIN)/safetrain serve
+	$(BIN)/safetrain demo run
 
 ## test: lint, type-check and run every test (PostgreSQL tests too when PostgreSQL is installed)
 test: lint typecheck pytest

@@ -19,6 +19,7 @@ from devices.backoff import Backoff
 from devices.bindings import BindingsPoller
 from devices.connection import DeviceConnection, Station
 from devices.forwarder import Forwarder
+from devices.reporter import StatusReporter
 from devices.spool import Spool
 from devices.status import StatusServer
 
@@ -48,6 +49,7 @@ class Gateway:
         poll_interval: float = 0.2,
         rebind_interval: float = 60.0,
         bindings_interval: float = 5.0,
+        report_interval: float = 5.0,
         forward_linger: float = 0.2,
         forward_timeout: float = 15.0,
         retry_initial: float = 1.0,
@@ -103,6 +105,14 @@ class Gateway:
             timeout=min(forward_timeout, 10.0),
             transport=transport,
         )
+        self.reporter = StatusReporter(
+            self.status,
+            server_url,
+            token,
+            interval=report_interval,
+            timeout=min(forward_timeout, 10.0),
+            transport=transport,
+        )
         self.started_at: dt.datetime | None = None
         self._started = time.monotonic()
 
@@ -113,6 +123,7 @@ class Gateway:
             connection.start()
         self.forwarder.start()
         self.bindings.start()
+        self.reporter.start()
         if self.status_server is not None:
             self.status_server.start()
         log.info(
@@ -128,6 +139,7 @@ class Gateway:
         """Stop every thread and close every port and file; safe to call twice."""
         if self.status_server is not None:
             self.status_server.stop()
+        self.reporter.stop()
         self.bindings.stop()
         for connection in self.connections.values():
             connection.request_stop()  # all at once: each then takes at most one poll

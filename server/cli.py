@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 import server.models  # noqa: F401 - every table, so foreign keys between domains resolve
 from devices.cli import gateway_app, sim_app
-from server import clikit
+from server import clikit, demo_hall
 from server.accounts.cli import token_app, user_app
 from server.audit.cli import audit_app
 from server.catalog.cli import curricula_app
@@ -80,6 +81,37 @@ def serve(
     )
 
 
+@demo_app.command("run")
+def demo_run(
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default SAFETRAIN_HOST).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default SAFETRAIN_PORT).")] = None,
+    devices: Annotated[
+        bool, typer.Option(help="Start the demo hall's simulators and gateway too.")
+    ] = True,
+) -> None:
+    """演示运行 / Serve, with the demo hall's simulated pods, rigs and gateway (`make run`)."""
+    settings = clikit.settings()
+    if settings.environment.value == "production":
+        raise clikit.fail("生产环境不能运行演示设备 / the demo hall is refused in production")
+    url = f"http://{host or settings.host}:{port or settings.port}"
+    hall = (
+        demo_hall.start(clikit.engine(), settings, clikit.actor(), url, Path("var/demo-hall"))
+        if devices
+        else []
+    )
+    if hall:
+        clikit.out.print(
+            f"  演示设备 devices  {len(hall) - 1} simulators and a gateway → {url}/console/devices"
+            " (logs in var/demo-hall/)"
+        )
+    try:
+        serve(host=host, port=port)
+    finally:
+        demo_hall.stop(hall)
+
+
 # --- db ------------------------------------------------------------------------------------
 
 
@@ -142,7 +174,7 @@ def demo_load(
                 f"({plan.devices} with devices), "
                 f"{plan.courses} courses, {plan.sessions} sessions, {plan.enrolled} enrolled, "
                 f"{plan.waitlisted} waitlisted, {plan.refused} not eligible, "
-                f"{plan.attendance} attendance records"
+                f"{plan.attendance} attendance records, {plan.bound} trainees at VR pods"
             )
     else:
         clikit.out.print("已有演示数据，跳过 / demo data present, skipped")

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, func, select
 from curricula.model import StationKind
 from server.accounts import service as accounts
 from server.audit.service import Actor
-from server.devices import registry
+from server.devices import bindings, registry
 from server.devices.registry import DeviceCreate
 from server.errors import SafetrainError
 from server.scheduling import attendance, enrolment, service
@@ -61,6 +61,7 @@ class Planned:
     waitlisted: int = 0
     refused: int = 0
     attendance: int = 0
+    bound: int = 0
 
 
 def _pattern(
@@ -271,6 +272,15 @@ def load(
             else:
                 planned.enrolled += 1
     planned.attendance = _attendance_so_far(session, actor, [nitration, injury], now)
+    # Three trainees at the first pods, so the simulated hall's results reach a trainee.
+    at_pods = [
+        tr.id
+        for e, tr, _ in enrolment.roster(session, nitration)
+        if e.status == EnrolmentStatus.enrolled and tr.id is not None
+    ][:3]
+    for n, trainee_id in enumerate(at_pods, start=1):
+        bindings.bind(session, actor, f"VR-{n:02d}", trainee_id, source="console", now=now)
+        planned.bound += 1
     return planned
 
 
