@@ -34,10 +34,10 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, event, insert, text
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-# Run as a script, this file's folder comes first on sys.path, where bench/scoring.py would hide
-# the scoring package the app imports.
+# Run as a script, this file's folder comes first on sys.path, where a bench named like a package
+# the app imports (bench/scoring.py once) would hide that package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from server import migrate  # noqa: E402
@@ -200,7 +200,7 @@ def fill(
     ids: list[int] = []
     for chunk in range(0, len(rows), 5000):
         result = session.execute(
-            insert(ClassSession).returning(ClassSession.id, sort_by_parameter_order=True),  # type: ignore[arg-type]
+            insert(ClassSession).returning(col(ClassSession.id), sort_by_parameter_order=True),
             rows[chunk : chunk + 5000],
         )
         ids += [r[0] for r in result]
@@ -258,7 +258,7 @@ def fill_week(
         wanted = min(rng.randint(1, 3), len(stations)) if kind in STATION_KINDS else 0
         booked.append([stations.pop() for _ in range(wanted)])
     result = session.execute(
-        insert(ClassSession).returning(ClassSession.id, sort_by_parameter_order=True),  # type: ignore[arg-type]
+        insert(ClassSession).returning(col(ClassSession.id), sort_by_parameter_order=True),
         rows,
     )
     links = [
