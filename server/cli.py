@@ -218,3 +218,7 @@ def main() -> None:
             markup=False,
         )
         sys.exit(clikit.EXIT_DATABASE_UNREACHABLE)
+
+
+if __name__ == "__main__":  # python -m server.cli, as the demo hall starts it without a script
+    main()
