@@ -109,6 +109,22 @@ def _summary(device: SimDevice) -> str:
     return f"{device.dev}: " + ", ".join(f"{k} {row[k]}" for k in shown.split())
 
 
+def _overall(devices: list[SimDevice]) -> str:
+    made = sum(len(d.generated) for d in devices)
+    acked = sum(d.stats["acked"] for d in devices)
+    waiting = sum(len(d.unacked) for d in devices)
+    given_up = sum(d.stats["evicted"] + d.stats["lost_on_reboot"] for d in devices)
+    text = f"all {len(devices)}: generated {made}, acked {acked}, unacked {waiting}, given up {given_up}"
+    latencies = sorted(x for d in devices for x in d.latencies)
+    if latencies:
+        p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
+        text += (
+            f", ack latency p50 {latencies[len(latencies) // 2] * 1000:.1f} ms"
+            f" p99 {p99 * 1000:.1f} ms max {latencies[-1] * 1000:.1f} ms"
+        )
+    return text
+
+
 def _run_sims(
     profile: KindProfile,
     *,
@@ -212,6 +228,7 @@ def _run_sims(
             s.stop()
     for s in sims:
         out.print(_summary(s), markup=False)
+    out.print(_overall(sims), markup=False)
     failed = [s for s in sims if s.error is not None]
     if failed:
         raise _fail(f"{failed[0].dev}: {failed[0].error}", 1)

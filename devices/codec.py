@@ -236,6 +236,12 @@ def ack(seq: int) -> Frame:
     return {"t": "ack", "v": PROTOCOL_VERSION, "seq": seq}
 
 
+def ack_line(seq: int) -> bytes:
+    """`encode(ack(seq))`, made without the JSON encoder: the gateway sends one per frame."""
+    payload = b'{"t":"ack","v":1,"seq":%d}' % seq
+    return b"%s*%04X\r\n" % (payload, binascii.crc_hqx(payload, 0xFFFF))
+
+
 def nak(seq: int | None, why: str) -> Frame:
     return {"t": "nak", "v": PROTOCOL_VERSION, "seq": seq, "why": why}
 

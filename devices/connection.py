@@ -1,11 +1,12 @@
-"""The gateway's end of one station: opens its URL, speaks protocol v1, and reconnects.
+"""The gateway's end of one station: protocol v1 over the link a Supervisor drives.
 
-One thread per station reads frames and answers them: `hello` and `hb` update the device's
-status; `start`, `step`, `result` and `fault` are acked only after the spool has committed
-them; a bad line is nak'ed with its reason; a new `boot` is a reboot. No frame for
-`missed_heartbeats` heartbeat intervals marks the device offline. When the port goes (a USB
-cable pulled, a pty or socket closed) the thread reopens it with capped exponential backoff,
-and the device's un-acked frames arrive again and are stored once.
+`hello` and `hb` update the device's status and are acked at once; `start`, `step`, `result`
+and `fault` are acked only after the spool has committed them; a bad line is nak'ed with its
+reason; a new `boot` is a reboot. No frame for `missed_heartbeats` heartbeat intervals marks
+the device offline. When the port goes (a USB cable pulled, a pty or socket closed) the
+supervisor reopens it with this station's capped exponential backoff, and the device's
+un-acked frames arrive again and are stored once. Nothing here blocks on a device: an ack
+the device's line cannot take at once is dropped, and the device sends the frame again.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devices.backoff import Backoff
-from devices.codec import DEFAULT_BAUD, SPOOLED_TYPES, Frame, ack, bind, nak
-from devices.errors import DeviceError, MalformedFrame
-from devices.source import DeviceSource, open_source
-from devices.spool import Spool, SpoolError, SpoolItem, utc_now
+from devices.codec import DEFAULT_BAUD, SPOOLED_TYPES, Frame, ack_line, bind, encode, nak
+from devices.errors import MalformedFrame
+from devices.source import DeviceSource
+from devices.spool import Spool, SpoolError
+
+if TYPE_CHECKING:
+    from devices.supervisor import Supervisor
 
 log = logging.getLogger("devices.gateway")
 
@@ -56,7 +60,8 @@ def _iso(wall: float | None) -> str | None:
 
 
 class DeviceConnection:
-    """Supervises the device at one station in its own thread (`start`, `stop`)."""
+    """The protocol state of one station. A Supervisor calls the methods below from its
+    thread; `start`/`stop` run a supervisor of its own, for a station on its own."""
 
     def __init__(
         self,
@@ -71,18 +76,19 @@ class DeviceConnection:
         source_options: dict[str, Any] | None = None,
     ) -> None:
         self.station = station
-        self._spool = spool
+        self.spool = spool
+        self.poll_interval = poll_interval
+        self.source_options = {"baudrate": station.baud, **(source_options or {})}
+        self.source: DeviceSource | None = None  # the open link, while there is one
         self._offline_after = heartbeat_interval * missed_heartbeats
         self._backoff = backoff or Backoff(initial=0.5, cap=30.0)
-        self._poll = poll_interval
         self._rebind_interval = rebind_interval
-        self._source_options = {"baudrate": station.baud, **(source_options or {})}
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()  # guards the binding wanted and the latency samples
+        self._own: Supervisor | None = None
+        self._lock = threading.Lock()  # the binding wanted, the latency samples
         self._wanted: Binding | None = None  # None until the server has told us
         self._told: Binding | None = None  # what this link's device was last sent
         self._told_at = 0.0
+        self._heard = False  # a good frame on this link yet
         # What the status shows.
         self.link_up = False
         self.online = False
@@ -92,12 +98,12 @@ class DeviceConnection:
         self.device_kind: str | None = None
         self.state: str | None = None
         self.last_seen: float | None = None  # monotonic
-        self.last_seen_wall: float | None = None
         self.last_error: str | None = None
         self.frames_ok = 0
         self.frames_bad = 0
         self.bad_reasons: Counter[str] = Counter()
         self.acks = 0
+        self.acks_unsent = 0  # dropped: the device's line could not take them at once
         self.naks = 0
         self.spooled = 0
         self.duplicates = 0
@@ -107,80 +113,116 @@ class DeviceConnection:
         self._earlier_boots: deque[str] = deque(maxlen=8)
         self._latencies: deque[float] = deque(maxlen=10_000)
 
-    # --- control -------------------------------------------------------------------------
+    # --- on its own ------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is not None:
+        """Run this station alone, on a supervisor of its own."""
+        from devices.supervisor import Supervisor
+
+        if self._own is not None:
             raise RuntimeError("already started")
-        self._thread = threading.Thread(
-            target=self._run, name=f"station {self.station.code}", daemon=True
-        )
-        self._thread.start()
+        self._own = Supervisor([self], self.spool, poll_interval=self.poll_interval)
+        self._own.start()
 
-    def request_stop(self) -> None:
-        """Ask the thread to stop (it closes the port within one poll); see `stop`."""
-        self._stopping.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread and close the port; safe to call twice."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def stop(self) -> None:
+        """Stop the supervisor `start` made and close the port; safe to call twice."""
+        if self._own is not None:
+            self._own.stop()
 
     def set_binding(self, binding: Binding) -> None:
         """Who the server says is at this station; sent to the device when it changes."""
         with self._lock:
             self._wanted = binding
 
-    # --- the station's thread ----------------------------------------------------------------
+    # --- called by the supervisor, from its thread -----------------------------------------
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                source = open_source(self.station.url, **self._source_options)
-            except DeviceError as exc:
-                self.open_failures += 1
-                if self.open_failures == 1 or self.last_error != str(exc):
-                    log.warning("%s: cannot open %s: %s", self.station.code, self.station.url, exc)
-                self.last_error = str(exc)
-                self._stopping.wait(self._backoff.next_delay())
-                continue
-            try:
-                self._serve(source)
-            except DeviceError as exc:
-                self.last_error = str(exc)
-                log.warning("%s: link lost: %s", self.station.code, exc)
-            finally:
-                source.close()
-                self._link_down()
-            if not self._stopping.is_set():
-                self._stopping.wait(self._backoff.next_delay())
+    def next_delay(self) -> float:
+        """How long to wait before opening the port again."""
+        return self._backoff.next_delay()
 
-    def _serve(self, source: DeviceSource) -> None:
+    def open_failed(self, error: Exception) -> None:
+        self.open_failures += 1
+        if self.open_failures == 1 or self.last_error != str(error):
+            log.warning("%s: cannot open %s: %s", self.station.code, self.station.url, error)
+        self.last_error = str(error)
+
+    def link_opened(self, source: DeviceSource, now: float) -> None:
+        self.source = source
         self.connects += 1
         self.link_up = True
         self._told = None
+        self._heard = False
         log.info("%s: port %s open", self.station.code, self.station.url)
-        heard = False
-        while not self._stopping.is_set():
-            frame = None
-            try:
-                frame = source.read(self._poll)
-            except MalformedFrame as bad:
-                self._reject(source, bad)
-            now = time.monotonic()
-            if frame is not None:
-                if not heard:
-                    heard = True
-                    self._backoff.reset()  # the link works: the next loss retries quickly
-                self._handle(source, frame, now)
-            elif self.online and now - (self.last_seen or now) > self._offline_after:
-                self._set_online(False, f"no frame for {now - (self.last_seen or now):.1f} s")
-            self._tell_binding(source, now)
+        self.tick(now)
 
-    def _link_down(self) -> None:
+    def link_lost(self, error: Exception | None) -> None:
+        """The port went (or is being closed): the supervisor has closed the source."""
+        if error is not None:
+            self.last_error = str(error)
+            log.warning("%s: link lost: %s", self.station.code, error)
+        self.source = None
         self.link_up = False
         self._set_online(False, "port closed")
+
+    def receive(
+        self,
+        items: list[Frame | MalformedFrame],
+        now: float,
+        to_spool: list[tuple[DeviceConnection, Frame, float]],
+    ) -> None:
+        """What the port delivered: frames to spool go onto `to_spool`, the rest is answered."""
+        assert self.source is not None
+        for item in items:
+            if isinstance(item, MalformedFrame):
+                self._reject(self.source, item)
+            elif item["t"] in SPOOLED_TYPES:
+                self._seen(item, now)
+                to_spool.append((self, item, now))
+            else:
+                self._seen(item, now)
+                if item["t"] == "hb":
+                    self.state = item["state"]
+                else:
+                    self._hello(item)
+                self._send_ack(self.source, item["seq"], None)
+
+    def stored(self, frame: Frame, fresh: bool, read_at: float) -> None:
+        """The spool has committed the frame (or already had it): ack it."""
+        if fresh:
+            self.spooled += 1
+        else:
+            self.duplicates += 1
+        if self.source is not None:
+            self._send_ack(self.source, frame["seq"], read_at)
+
+    def store_failed(self, frame: Frame, error: SpoolError) -> None:
+        log.error("%s: spool refused %s: %s", self.station.code, frame["seq"], error)
+        self.last_error = str(error)
+        if self.source is not None:
+            self.source.try_write_bytes(encode(nak(frame["seq"], "spool_unavailable")))
+            self.naks += 1
+
+    def tick(self, now: float) -> None:
+        """Every poll interval: notice silence, tell the device who is bound."""
+        if (
+            self.online
+            and self.last_seen is not None
+            and now - self.last_seen > self._offline_after
+        ):
+            self._set_online(False, f"no frame for {now - self.last_seen:.1f} s")
+        if self.source is not None:
+            self._tell_binding(self.source, now)
+
+    # --- the protocol -------------------------------------------------------------------------
+
+    def _send_ack(self, source: DeviceSource, seq: int, read_at: float | None) -> None:
+        if not source.try_write_bytes(ack_line(seq)):
+            self.acks_unsent += 1
+            return
+        self.acks += 1
+        if read_at is not None:
+            with self._lock:
+                self._latencies.append(time.monotonic() - read_at)
 
     def _set_online(self, online: bool, why: str = "") -> None:
         if online == self.online:
@@ -196,38 +238,17 @@ class DeviceConnection:
         self.bad_reasons[bad.reason] += 1
         if bad.reason == "wrong_direction":
             return  # our own frames echoed back: answering them would never end
-        source.write(nak(bad.seq, bad.reason))
+        source.try_write_bytes(encode(nak(bad.seq, bad.reason), validate=False))
         self.naks += 1
 
-    def _handle(self, source: DeviceSource, frame: Frame, now: float) -> None:
+    def _seen(self, frame: Frame, now: float) -> None:
         self.frames_ok += 1
         self.last_seen = now
-        self.last_seen_wall = time.time()
+        if not self._heard:
+            self._heard = True
+            self._backoff.reset()  # the link works: after a loss, retry quickly
         self._note_identity(frame["dev"], frame["boot"])
         self._set_online(True)
-        t = frame["t"]
-        if t == "hb":
-            self.state = frame["state"]
-        elif t == "hello":
-            self._hello(frame)
-        elif t in SPOOLED_TYPES:
-            try:
-                fresh = self._spool.store(SpoolItem(self.station.code, frame, "serial", utc_now()))
-            except SpoolError as exc:
-                log.error("%s: spool refused %s: %s", self.station.code, frame["seq"], exc)
-                self.last_error = str(exc)
-                source.write(nak(frame["seq"], "spool_unavailable"))
-                self.naks += 1
-                return
-            if fresh:
-                self.spooled += 1
-            else:
-                self.duplicates += 1
-        source.write(ack(frame["seq"]))
-        self.acks += 1
-        if t in SPOOLED_TYPES:
-            with self._lock:
-                self._latencies.append(time.monotonic() - now)
 
     def _note_identity(self, dev: str, boot: str) -> None:
         if dev != self.dev:
@@ -266,7 +287,13 @@ class DeviceConnection:
             return
         if wanted == self._told and now - self._told_at < self._rebind_interval:
             return
-        source.write(bind(wanted.badge, wanted.name))
+        try:
+            line = encode(bind(wanted.badge, wanted.name))
+        except MalformedFrame as exc:  # a name too long for one line: tell nobody, once
+            log.error("%s: cannot send the binding %s: %s", self.station.code, wanted, exc)
+            self._told, self._told_at = wanted, now
+            return
+        source.try_write_bytes(line)
         if wanted != self._told:
             log.info("%s: bound %s", self.station.code, wanted.badge or "nobody")
         self._told = wanted
@@ -302,11 +329,16 @@ class DeviceConnection:
             "fw": self.fw,
             "device_kind": self.device_kind,
             "state": self.state,
-            "last_seen": _iso(self.last_seen_wall),
+            "last_seen": _iso(
+                None
+                if self.last_seen is None
+                else time.time() - (time.monotonic() - self.last_seen)
+            ),
             "frames_ok": self.frames_ok,
             "frames_bad": self.frames_bad,
             "bad_reasons": dict(self.bad_reasons),
             "acks": self.acks,
+            "acks_unsent": self.acks_unsent,
             "naks": self.naks,
             "spooled": self.spooled,
             "duplicates": self.duplicates,

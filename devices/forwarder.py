@@ -24,6 +24,7 @@ log = logging.getLogger("devices.gateway")
 
 RESULTS_PATH = "/api/v1/device-results"
 MAX_BATCH = 500  # the contract's limit
+CHECKPOINT_EVERY = 1.0  # seconds between the spool's WAL checkpoints
 STATUSES = frozenset({"accepted", "duplicate", "rejected"})
 
 
@@ -85,8 +86,12 @@ class Forwarder:
 
     def _run(self) -> None:
         next_prune = time.monotonic() + self._prune_every
+        next_checkpoint = time.monotonic()
         while not self._stopping.is_set():
             try:
+                if time.monotonic() >= next_checkpoint:
+                    self._spool.checkpoint()  # here, so that no ack waits for one
+                    next_checkpoint = time.monotonic() + CHECKPOINT_EVERY
                 if time.monotonic() >= next_prune:
                     self._spool.prune_delivered(self._keep_delivered)
                     next_prune = time.monotonic() + self._prune_every

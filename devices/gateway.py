@@ -22,6 +22,7 @@ from devices.forwarder import Forwarder
 from devices.reporter import StatusReporter
 from devices.spool import Spool
 from devices.status import StatusServer
+from devices.supervisor import Supervisor
 
 log = logging.getLogger("devices.gateway")
 
@@ -76,7 +77,7 @@ class Gateway:
             if self.status_server is not None:
                 self.status_server.stop()
             raise
-        self.connections = {
+        self.connections: dict[str, DeviceConnection] = {
             s.code: DeviceConnection(
                 s,
                 self.spool,
@@ -88,6 +89,9 @@ class Gateway:
             )
             for s in stations
         }
+        self.supervisor = Supervisor(
+            list(self.connections.values()), self.spool, poll_interval=poll_interval
+        )
         self.forwarder = Forwarder(
             self.spool,
             server_url,
@@ -119,8 +123,7 @@ class Gateway:
     def start(self) -> None:
         self.started_at = dt.datetime.now(dt.UTC)
         self._started = time.monotonic()
-        for connection in self.connections.values():
-            connection.start()
+        self.supervisor.start()
         self.forwarder.start()
         self.bindings.start()
         self.reporter.start()
@@ -141,10 +144,7 @@ class Gateway:
             self.status_server.stop()
         self.reporter.stop()
         self.bindings.stop()
-        for connection in self.connections.values():
-            connection.request_stop()  # all at once: each then takes at most one poll
-        for connection in self.connections.values():
-            connection.stop()
+        self.supervisor.stop()
         self.forwarder.stop()
         self.spool.close()
 

@@ -92,6 +92,26 @@ class DeviceSource(ABC):
             if data:
                 self._reader.data_received(data)
 
+    def take(self, timeout: float | None = 0.0) -> list[Frame | MalformedFrame]:
+        """Everything read so far and what arrives within `timeout` (0: only what is already
+        there), in order: frames, and MalformedFrame for each rejected line. For a caller that
+        waits on `fileno()` itself and must not stop at the first bad line."""
+        queue = self._reader.queue
+        if not queue:
+            if self._closed:
+                raise DeviceUnavailable(f"{self.url}: closed")
+            data = self._read_internal(timeout)
+            if data:
+                self._reader.data_received(data)
+        items = list(queue)
+        queue.clear()
+        return items
+
+    def fileno(self) -> int | None:
+        """A descriptor that select() reports readable when bytes arrive, or None (then only
+        a blocking `read` or `take` with a timeout can wait)."""
+        return None
+
     def write(self, frame: Frame) -> None:
         """Send one frame (thread-safe: acks and binds may come from different threads)."""
         self.write_bytes(encode(frame))
@@ -101,6 +121,14 @@ class DeviceSource(ABC):
             if self._closed:
                 raise DeviceUnavailable(f"{self.url}: closed")
             self._write_internal(data)
+
+    def try_write_bytes(self, data: bytes) -> bool:
+        """Send without waiting for a busy line: False if it did not all go (the rest is
+        dropped, as on a congested line). For threads that must never block on one device."""
+        with self._write_lock:
+            if self._closed:
+                raise DeviceUnavailable(f"{self.url}: closed")
+            return self._try_write_internal(data)
 
     def close(self) -> None:
         """Close the link; safe to call more than once."""
@@ -145,6 +173,11 @@ class DeviceSource(ABC):
     @abstractmethod
     def _write_internal(self, data: bytes) -> None:
         """Send bytes; DeviceError if they cannot be sent."""
+
+    def _try_write_internal(self, data: bytes) -> bool:
+        """Send what can go at once; by default, a plain write."""
+        self._write_internal(data)
+        return True
 
     @abstractmethod
     def _close_internal(self) -> None:

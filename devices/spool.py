@@ -38,6 +38,8 @@ CREATE INDEX IF NOT EXISTS spool_pending ON spool (id) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS spool_rejected ON spool (id) WHERE state = 'rejected';
 CREATE INDEX IF NOT EXISTS spool_delivered ON spool (settled_at) WHERE state = 'delivered';
 """
+INSERT = "INSERT OR IGNORE INTO spool (key, station, frame_type, envelope, received_at) VALUES "
+ROWS_PER_INSERT = 500  # 5 parameters a row, well under SQLite's limit of 32,766
 SETTLED = {"accepted": "delivered", "duplicate": "delivered", "rejected": "rejected"}
 
 
@@ -143,6 +145,9 @@ class Spool:
         self._busy_timeout = busy_timeout
         self._writer = self._connect(synchronous)
         try:
+            # Checkpoints run from `checkpoint()` (the forwarder's thread), not inside a commit
+            # that a frame's ack is waiting for.
+            self._writer.execute("PRAGMA wal_autocheckpoint=0")
             self._prepare(self._writer)
             self._reader = self._connect(synchronous)
         except BaseException:
@@ -180,12 +185,15 @@ class Spool:
 
     # --- writes: through the writer thread -------------------------------------------------
 
-    def _submit(self, apply: Callable[[sqlite3.Connection], Any]) -> Any:
-        op = _Op(apply)
+    def _enqueue(self, op: _Op) -> None:
         with self._submit_lock:
             if self._closed:
                 raise SpoolError(f"{self.path}: the spool is closed")
             self._ops.put(op)
+
+    def _submit(self, apply: Callable[[sqlite3.Connection], Any]) -> Any:
+        op = _Op(apply)
+        self._enqueue(op)
         if not op.done.wait(self._write_timeout):
             raise SpoolError(f"{self.path}: no commit within {self._write_timeout:g} s")
         if op.error is not None:
@@ -194,19 +202,29 @@ class Spool:
 
     def store(self, item: SpoolItem) -> bool:
         """Write the item durably; False if its key was already in the spool (a duplicate)."""
-        row = (item.key, item.station, item.frame["t"], item.envelope(), item.received_at)
-        return bool(
-            self._submit(
-                lambda conn: (
-                    conn.execute(
-                        "INSERT OR IGNORE INTO spool (key, station, frame_type, envelope, received_at)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        row,
-                    ).rowcount
-                    == 1
-                )
-            )
-        )
+        return self.store_many([item])[0]
+
+    def store_many(self, items: Sequence[SpoolItem]) -> list[bool]:
+        """Write the items durably, in one transaction; for each, whether its key was new
+        (the second of two items with one key, in the same call, is a duplicate)."""
+        if not items:
+            return []
+        rows = [(i.key, i.station, i.frame["t"], i.envelope(), i.received_at) for i in items]
+
+        def apply(conn: sqlite3.Connection) -> list[bool]:
+            new: set[str] = set()
+            for at in range(0, len(rows), ROWS_PER_INSERT):
+                chunk = rows[at : at + ROWS_PER_INSERT]
+                sql = INSERT + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk)) + " RETURNING key"
+                new.update(key for (key,) in conn.execute(sql, [v for r in chunk for v in r]))
+            fresh = []
+            for key, *_ in rows:
+                fresh.append(key in new)
+                new.discard(key)
+            return fresh
+
+        result: list[bool] = self._submit(apply)
+        return result
 
     def settle(self, outcomes: Sequence[Outcome]) -> None:
         """Record the server's answers: delivered items leave the queue, rejected ones wait aside."""
@@ -328,6 +346,11 @@ class Spool:
             (limit,),
         )
         return [RejectedItem(k, s, r, at, json.loads(env)) for k, s, r, at, env in rows]
+
+    def checkpoint(self) -> None:
+        """Copy committed pages from the WAL into the file so the WAL stays short (PASSIVE:
+        never waits for, nor holds up, the writer)."""
+        self._query("PRAGMA wal_checkpoint(PASSIVE)")
 
     def state_of(self, key: str) -> str | None:
         rows = self._query("SELECT state FROM spool WHERE key = ?", (key,))

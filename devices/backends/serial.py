@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import select
 import urllib.parse
 
@@ -100,23 +101,58 @@ class SerialSource(DeviceSource):
         if self._fd is not None:
             port.timeout = 0  # after select: take what is there, never wait for more
 
+    def fileno(self) -> int | None:
+        return self._fd
+
     def _read_internal(self, timeout: float | None) -> bytes:
+        if self._fd is not None:
+            # The descriptor is known ready: one os.read takes what has arrived (pyserial's
+            # read would add a select and its timeout bookkeeping to every call).
+            if timeout != 0:  # with 0 the caller has seen it ready, or wants no wait at all
+                ready, _, _ = select.select([self._fd], [], [], timeout)
+                if not ready:
+                    return b""
+            try:
+                data = os.read(self._fd, CHUNK)
+            except BlockingIOError:
+                return b""
+            except OSError as exc:
+                raise DeviceUnavailable(f"{self.url}: {exc}") from exc
+            if not data:
+                raise DeviceUnavailable(f"{self.url}: the far end closed the line")
+            return data
         port = self.port
         try:
-            if self._fd is not None:
-                ready, _, _ = select.select([self._fd], [], [], timeout)
-                return port.read(CHUNK) if ready else b""
-            data: bytes = port.read(1)
-            waiting = port.in_waiting if data else 0
-            return data + port.read(waiting) if waiting else data
+            first: bytes = port.read(1)
+            waiting = port.in_waiting if first else 0
+            return first + port.read(waiting) if waiting else first
         except (serial.SerialException, OSError) as exc:
             raise _lost(self.url, exc) from exc
 
     def _write_internal(self, data: bytes) -> None:
+        sent = self._write_now(data)
+        if sent < len(data):  # the line is busy: let pyserial wait, up to write_timeout
+            try:
+                self.port.write(data[sent:])
+            except (serial.SerialException, OSError) as exc:
+                raise _lost(self.url, exc) from exc
+
+    def _try_write_internal(self, data: bytes) -> bool:
+        if self._fd is None:
+            self._write_internal(data)
+            return True
+        return self._write_now(data) == len(data)
+
+    def _write_now(self, data: bytes) -> int:
+        """What the port takes at once, without waiting (its descriptor is non-blocking)."""
+        if self._fd is None:
+            return 0
         try:
-            self.port.write(data)
-        except (serial.SerialException, OSError) as exc:
-            raise _lost(self.url, exc) from exc
+            return os.write(self._fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            raise DeviceUnavailable(f"{self.url}: {exc}") from exc
 
     def _close_internal(self) -> None:
         with contextlib.suppress(serial.SerialException, OSError):

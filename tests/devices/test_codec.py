@@ -15,6 +15,7 @@ from devices.codec import (
     GATEWAY_TYPES,
     MAX_LINE,
     ack,
+    ack_line,
     bind,
     crc16,
     decode,
@@ -102,6 +103,10 @@ class TestEncodeDecode:
         line = encode(frame)[:-2]
         assert line.count(b"*") == 3
         assert decode(line)["msg"] == "sensor *3 open * check"
+
+    def test_the_fast_ack_is_the_encoded_ack(self) -> None:
+        for seq in (1, 9, 17, 123_456, 2**53):
+            assert ack_line(seq) == encode(ack(seq))
 
     def test_key_is_dev_boot_seq(self) -> None:
         assert frame_key(EXAMPLES["result"]) == "VR-03:1a2b3c4d:17"

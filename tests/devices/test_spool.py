@@ -34,6 +34,14 @@ class TestSpool:
         assert spool.store(item(1)) is False
         assert [p.key for p in spool.pending()] == ["VR-01:1a2b3c4d:1"]
 
+    def test_many_at_once_in_one_commit_a_repeat_inside_is_a_duplicate(self, spool: Spool) -> None:
+        before = spool.generation
+        fresh = spool.store_many([item(1), item(2), item(1), item(3)])
+        assert fresh == [True, True, False, True]
+        assert spool.generation == before + 1
+        assert spool.store_many([item(3), item(4)]) == [False, True]
+        assert [p.key.split(":")[-1] for p in spool.pending()] == ["1", "2", "3", "4"]
+
     def test_pending_in_arrival_order_as_the_envelopes_to_post(self, spool: Spool) -> None:
         for seq in (5, 3, 9):
             spool.store(item(seq))
