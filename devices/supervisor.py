@@ -46,11 +46,13 @@ class Supervisor:
         *,
         poll_interval: float = 0.2,
         openers: int = 4,
+        gather: float = 0.001,
     ) -> None:
         self.connections = list(connections)
         self._spool = spool
         self._poll = poll_interval
         self._openers = openers
+        self._gather = gather
         self._posted: queue.SimpleQueue[Posted] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -103,12 +105,19 @@ class Supervisor:
                 ready = self._selector.select(max(0.0, wait - time.monotonic()))
                 now = time.monotonic()
                 to_spool: list[tuple[DeviceConnection, Frame, float]] = []
-                for key, _ in ready:
-                    if key.data is None:
-                        with contextlib.suppress(BlockingIOError):
-                            os.read(self._wake_r, 4096)
-                    else:
-                        self._read(key.data, now, to_spool)
+                gather_until = now + self._gather
+                while True:
+                    for key, _ in ready:
+                        if key.data is None:
+                            with contextlib.suppress(BlockingIOError):
+                                os.read(self._wake_r, 4096)
+                        else:
+                            self._read(key.data, time.monotonic(), to_spool)
+                    left = gather_until - time.monotonic()
+                    if not to_spool or left <= 0:
+                        break
+                    # A commit is coming: what arrives in the next moment shares it.
+                    ready = self._selector.select(left)
                 while True:
                     try:
                         posted = self._posted.get_nowait()
