@@ -4,8 +4,9 @@ what has arrived, puts the frames to spool into one commit, acks them, reopens l
 One thread rather than one per station: at a hall's rates (a hundred devices, a thousand
 frames a second) a thread per port spends most of its CPU handing the interpreter lock back
 and forth, and a frame's ack waits behind those hand-overs. Here a loop iteration reads every
-ready port, commits what it read in one transaction (the spool's group commit) and writes
-the acks. Opening a port may block (a TCP device server that is off takes seconds to time
+ready port, and for `gather` seconds (1 ms) what else arrives, commits it all in one
+transaction (the spool's group commit) and writes the acks: a commit costs about the same for
+one frame as for twenty, so that millisecond halves the gateway's CPU. Opening a port may block (a TCP device server that is off takes seconds to time
 out), so opens run in a small pool; a port without a descriptor to wait on (loop://,
 rfc2217://) gets a reader thread that hands its frames to the loop.
 """
