@@ -127,7 +127,10 @@ class Forwarder:
         outcomes = self._outcomes(items, response)
         if outcomes is None:
             return self._failed(f"answer not in the contract's shape: {response.text[:200]}")
-        self._spool.settle(outcomes)
+        self.last_ok = utc_now()
+        if self.last_error is not None:
+            log.info("server %s answering again", self.server_url)
+            self.last_error = None
         self.batches += 1
         for o in outcomes:
             if o.status == "accepted":
@@ -137,10 +140,7 @@ class Forwarder:
             else:
                 self.rejected += 1
                 log.warning("server rejected %s: %s (kept aside in the spool)", o.key, o.reason)
-        self.last_ok = utc_now()
-        if self.last_error is not None:
-            log.info("server %s answering again", self.server_url)
-            self.last_error = None
+        self._spool.settle(outcomes)  # last: whoever sees the queue shorter sees the counts too
         if len(outcomes) < len(items):
             return self._failed(f"{len(items) - len(outcomes)} items left unanswered")
         return True

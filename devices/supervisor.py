@@ -102,40 +102,11 @@ class Supervisor:
                 self._open_later(connection, now, 0.0)
             next_tick = now + self._poll
             while not self._stopping.is_set():
-                wait = min(next_tick, self._timers[0][0] if self._timers else next_tick)
-                ready = self._selector.select(max(0.0, wait - time.monotonic()))
-                now = time.monotonic()
-                to_spool: list[tuple[DeviceConnection, Frame, float]] = []
-                gather_until = now + self._gather
-                while True:
-                    for key, _ in ready:
-                        if key.data is None:
-                            with contextlib.suppress(BlockingIOError):
-                                os.read(self._wake_r, 4096)
-                        else:
-                            self._read(key.data, time.monotonic(), to_spool)
-                    left = gather_until - time.monotonic()
-                    if not to_spool or left <= 0:
-                        break
-                    # A commit is coming: what arrives in the next moment shares it.
-                    ready = self._selector.select(left)
-                while True:
-                    try:
-                        posted = self._posted.get_nowait()
-                    except queue.Empty:
-                        break
-                    try:
-                        posted(now, to_spool)
-                    except Exception:
-                        log.exception("supervisor: a handed-over step failed")
-                self._spool_and_ack(to_spool)
-                while self._timers and self._timers[0][0] <= now:
-                    _, _, connection = heapq.heappop(self._timers)
-                    self._pool.submit(self._open, connection)
-                if now >= next_tick:
-                    next_tick = now + self._poll
-                    for connection in self.connections:
-                        self._guard(connection, partial(connection.tick, now))
+                try:
+                    next_tick = self._iterate(next_tick)
+                except Exception:  # a bug must not leave the whole hall without acks
+                    log.exception("supervisor: a loop iteration failed")
+                    self._stopping.wait(self._poll)
         finally:
             for connection in self.connections:
                 if connection.source is not None:
@@ -147,6 +118,43 @@ class Supervisor:
                 except queue.Empty:
                     break
             self._selector.close()
+
+    def _iterate(self, next_tick: float) -> float:
+        """Wait, read what is ready, commit it, ack it; open what is due; tick if it is time."""
+        wait = min(next_tick, self._timers[0][0] if self._timers else next_tick)
+        ready = self._selector.select(max(0.0, wait - time.monotonic()))
+        now = time.monotonic()
+        to_spool: list[tuple[DeviceConnection, Frame, float]] = []
+        gather_until = now + self._gather
+        while True:
+            for key, _ in ready:
+                if key.data is None:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self._wake_r, 4096)
+                else:
+                    self._read(key.data, time.monotonic(), to_spool)
+            left = gather_until - time.monotonic()
+            if not to_spool or left <= 0:
+                break
+            ready = self._selector.select(left)  # a commit is coming: later arrivals share it
+        while True:
+            try:
+                posted = self._posted.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                posted(now, to_spool)
+            except Exception:
+                log.exception("supervisor: a handed-over step failed")
+        self._spool_and_ack(to_spool)
+        while self._timers and self._timers[0][0] <= now:
+            _, _, connection = heapq.heappop(self._timers)
+            self._pool.submit(self._open, connection)
+        if now < next_tick:
+            return next_tick
+        for connection in self.connections:
+            self._guard(connection, partial(connection.tick, now))
+        return now + self._poll
 
     def _guard(self, connection: DeviceConnection, step: Callable[[], None]) -> None:
         """Run one step of a connection's protocol; a port that fails in it is closed and
