@@ -3,7 +3,8 @@
 `POST /api/v1/device-results` answers each item `accepted` (a key not seen before),
 `duplicate` (seen) or `rejected` (a key mismatch, or whatever `reject` says), in order; a
 batch over 500 items, or not JSON, is refused as a whole with a 4xx. `GET
-/api/v1/stations/bindings` answers `bindings`, or 404 while it is None. It can answer every
+/api/v1/stations/bindings` answers `bindings`, or 404 while it is None; `PUT
+/api/v1/gateways/status` (the gateway's report of its hall) is kept in `reports`. It can answer every
 request with an error status, hang, be stopped and started again on the same port — what a
 gateway must survive. Tests and the benchmark use it; an installer can point a gateway at it
 (`safetrain sim server`) before the real server is set up.
@@ -66,6 +67,7 @@ class FakeServer:
         self.answers: dict[str, list[str]] = {"accepted": [], "duplicate": [], "rejected": []}
         self.reject: Callable[[dict[str, Any]], str | None] = lambda envelope: None
         self.bindings: list[dict[str, Any]] | None = None  # None: the endpoint 404s
+        self.reports: list[Any] = []  # the gateway's status reports, latest last
         self.fail_status: int | None = None  # answer every request with this status
         self.requests = 0
         self._released = threading.Event()
@@ -187,6 +189,25 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, {"error": "invalid_json", "message": "not JSON"})
             return
         self._send(*self.server.fake.answer_batch(body))
+
+    def do_PUT(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        if not self._common():
+            return
+        if self.path != "/api/v1/gateways/status":
+            self._send(404, {"error": "not_found", "message": self.path})
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self._send(400, {"error": "invalid_json", "message": "not JSON"})
+            return
+        with self.server.fake.lock:
+            self.server.fake.reports.append(body)
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_GET(self) -> None:
         if not self._common():

@@ -32,6 +32,7 @@ QUICK = {
     "forward_timeout": 0.5,
     "retry_initial": 0.05,
     "retry_cap": 0.3,
+    "report_interval": 0.2,
     "synchronous": "NORMAL",
 }
 """The gateway's clocks for tests."""
@@ -270,3 +271,7 @@ class TestStatus:
         assert page["frames_ok"] == pod["frames_ok"] + rig["frames_ok"]
         assert httpx.get(f"{gw.status_server.url}/nothing").status_code == 404
         assert "online" in gw.summary() and "spool depth 0" in gw.summary()
+        wait_for(lambda: len(server.reports) >= 2, what="the gateway's reports to the server")
+        report = server.reports[-1]
+        assert report["gateway"] == "hall1" and report["spool_depth"] == 0
+        assert [d["station"] for d in report["devices"]] == ["VR-01", "FALL-01"]
