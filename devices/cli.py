@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from devices.config import GatewayConfig
     from devices.sim.device import SimDevice
     from devices.sim.profiles import KindProfile
 
@@ -369,6 +370,11 @@ def sim_server(
 # --- safetrain gateway -------------------------------------------------------------------------
 
 
+def default_spool(config: GatewayConfig) -> Path:
+    """The config's spool file, else var/gateway-<name>.sqlite3 (relative to the cwd)."""
+    return config.spool or Path("var") / f"gateway-{config.name}.sqlite3"
+
+
 @gateway_app.callback(invoke_without_command=True)
 def gateway(
     ctx: typer.Context,
@@ -421,7 +427,7 @@ def gateway(
         logging.getLogger("devices.gateway").warning(
             "no token (--token or SAFETRAIN_GATEWAY_TOKEN): the server will refuse the results"
         )
-    spool_path = spool or cfg.spool or Path("var") / f"gateway-{cfg.name}.sqlite3"
+    spool_path = spool or default_spool(cfg)
     port = status_port if status_port is not None else cfg.status_port
     try:
         gw = Gateway(
@@ -445,15 +451,26 @@ def gateway(
 
 @gateway_app.command("rejected")
 def gateway_rejected(
-    spool: Annotated[Path, typer.Option(help="The gateway's spool file.")],
+    config: Annotated[
+        Path | None, typer.Option(help="The hall's stations.toml: its spool is the one read.")
+    ] = None,
+    spool: Annotated[Path | None, typer.Option(help="Or the spool file itself.")] = None,
     requeue: Annotated[
         list[str] | None, typer.Option(help="Send this rejected key again (repeatable).")
     ] = None,
     requeue_all: Annotated[bool, typer.Option(help="Send every rejected item again.")] = False,
 ) -> None:
     """被拒绝的结果 / List the items the server rejected; send some again after a fix."""
+    from devices.config import ConfigError, load_config
     from devices.spool import Spool, SpoolError
 
+    if spool is None:
+        if config is None:
+            raise _fail("give --config (the hall's stations.toml) or --spool PATH")
+        try:
+            spool = default_spool(load_config(config))
+        except ConfigError as exc:
+            raise _fail("配置错误 / bad stations file: " + str(exc)) from exc
     if not spool.exists():
         raise _fail(f"{spool}: no such spool file")
     try:

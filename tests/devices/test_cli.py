@@ -105,6 +105,20 @@ class TestRejected:
         with Spool(path) as spool:
             assert [p.key for p in spool.pending()] == ["VR-01:1a2b3c4d:4"]
 
+    def test_the_spool_named_by_the_hall_config(self, tmp_path: Path) -> None:
+        spool = tmp_path / "hall.sqlite3"
+        Spool(spool).close()
+        config = tmp_path / "hall.toml"
+        config.write_text(
+            f'[gateway]\nspool = "{spool}"\n[[station]]\ncode = "VR-01"\nkind = "vr_pod"\n'
+            'url = "loop://"\n'
+        )
+        result = runner.invoke(gateway_app, ["rejected", "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        assert str(spool) in result.output
+        neither = runner.invoke(gateway_app, ["rejected"])
+        assert neither.exit_code == 2 and "--config" in neither.output
+
     def test_a_missing_spool_file(self, tmp_path: Path) -> None:
         result = runner.invoke(
             gateway_app, ["rejected", "--spool", str(tmp_path / "no.db")], terminal_width=200
