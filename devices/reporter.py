@@ -15,7 +15,7 @@ import httpx
 
 from devices.forwarder import auth_headers
 
-log = logging.getLogger("safetrain.gateway")
+log = logging.getLogger("devices.gateway")
 STATUS_PATH = "/api/v1/gateways/status"
 
 
