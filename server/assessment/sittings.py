@@ -310,7 +310,7 @@ def start(
             code="exam_not_open",
             details={"opens_at": sitting.opens_at.isoformat()},
         )
-    if sitting.status != SittingStatus.open or now >= _start_closes(sitting):
+    if sitting.status != SittingStatus.open or now >= sitting.closes_at:
         raise ExamClosed("考试已结束，不能再开考", "the exam is over; it can no longer be started")
     row.started_at = now
     row.deadline = min(now + dt.timedelta(minutes=sitting.time_limit_minutes), sitting.closes_at)
@@ -326,11 +326,6 @@ def start(
     session.commit()
     session.refresh(row)
     return row
-
-
-def _start_closes(sitting: ExamSitting) -> dt.datetime:
-    """A trainee may start until the sitting closes (their time is then cut to the close)."""
-    return sitting.closes_at
 
 
 def save_answer(
@@ -589,7 +584,7 @@ def paper_status(row: TheoryPaper, sitting: ExamSitting, now: dt.datetime) -> st
     if row.started_at is None:
         if now < sitting.opens_at:
             return "not_open"
-        return "closed" if now >= _start_closes(sitting) else "not_started"
+        return "closed" if now >= sitting.closes_at else "not_started"
     return "in_progress"
 
 

@@ -3,7 +3,6 @@ with its versions, the item-analysis report of a curriculum, and device results 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -33,6 +32,7 @@ from server.console.schedule import (
     _submitted,
     _translator,
     _tz,
+    _when,
 )
 from server.deps import SessionDep, SettingsDep
 from server.devices import bindings, ingest
@@ -62,10 +62,6 @@ STATE_TAGS = {
 
 def _notice(done: str | None) -> str | None:
     return done if done in DONE_NOTICES else None
-
-
-def _local_time(request: Request, value: dt.datetime | None) -> str:
-    return value.astimezone(_tz(request)).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def part_label(part: str, curriculum_code: str, lang: str) -> str:
@@ -167,14 +163,14 @@ def attempt_lines(
                 status_label=t(f"as_attempt_{status}"),
                 superseded=a.status == AttemptStatus.superseded,
                 draft=a.status == AttemptStatus.draft,
-                taken_at=_local_time(request, a.taken_at),
+                taken_at=_when(a.taken_at, _tz(request)),
                 score=a.score or "",
                 passed=passed,
                 veto=veto,
                 signed_by=names.get(a.signed_by, "") if a.signed_by else "",
-                signed_at=_local_time(request, a.signed_at),
+                signed_at=_when(a.signed_at, _tz(request)),
                 cosigned_by=names.get(a.cosigned_by, "") if a.cosigned_by else "",
-                cosigned_at=_local_time(request, a.cosigned_at),
+                cosigned_at=_when(a.cosigned_at, _tz(request)),
                 correction_reason=a.correction_reason or "",
                 source=t(f"as_source_{a.source}"),
                 correctable_by_score=a.status == AttemptStatus.final and a.part != PRACTICAL,
@@ -547,7 +543,7 @@ def _device_lines(request: Request, session: Session, t: Translate) -> list[Devi
                 station=stations.get(row.station_id, str(row.station_id)),
                 scenario=row.scenario or "",
                 scenario_title=found[1].title.get(lang) if found else "",
-                when=_local_time(request, row.occurred_at or row.received_at),
+                when=_when(row.occurred_at or row.received_at, _tz(request)),
                 score=f"{score} / {top}" if score is not None else "",
                 passed=passed_words(passed, t),
                 badge=str(frame.get("badge") or ""),

@@ -3,8 +3,6 @@ calendar subscriptions."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -25,6 +23,7 @@ from server.console.schedule import (
     _submitted,
     _translator,
     _tz,
+    _when,
 )
 from server.deps import SessionDep
 from server.errors import InvalidInput, NotFound, SafetrainError
@@ -201,13 +200,13 @@ class FeedLine:
 def feed_list(request: Request, session: SessionDep, login: ConsoleLoginDep) -> Response:
     """The calendar addresses one has made (an admin: all of them), to revoke a leaked one."""
     keys = feeds.list_keys(session, login.actor)
-    local = _local_time(request)
+    tz = _tz(request)
     lines = [
         FeedLine(
             id=k.id,
             subject=feeds.calendar_name(session, k),
-            created_at=local(k.created_at),
-            revoked_at=local(k.revoked_at),
+            created_at=_when(k.created_at, tz),
+            revoked_at=_when(k.revoked_at, tz),
         )
         for k in keys
         if k.id is not None
@@ -224,8 +223,3 @@ async def feed_revoke(
     form = await _submitted(request)
     feeds.revoke_key(session, login.actor, key_id, form.get("reason")[:500] or None)
     return RedirectResponse("/console/calendar-feeds?done=revoked", status_code=303)
-
-
-def _local_time(request: Request) -> Callable[[dt.datetime | None], str]:
-    tz = _tz(request)
-    return lambda v: v.astimezone(tz).strftime("%Y-%m-%d %H:%M") if v else ""
