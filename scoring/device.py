@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cache
 from typing import Any
 
 from curricula.model import Scenario
@@ -97,6 +98,12 @@ def _veto_failure(entry: Any, scenario: Scenario) -> VetoFailure:
     raise _bad("veto", f"含无法识别的项 {entry!r}", f"has an entry that names nothing: {entry!r}")
 
 
+@cache
+def _pass_mark(min_score: float, max_score: float) -> Fraction:
+    """The scenario's pass mark out of 100 (a few scenarios, scored thousands of times)."""
+    return exact(min_score) / exact(max_score) * HUNDRED
+
+
 def normalise_device_result(frame: Mapping[str, Any], scenario: Scenario) -> DeviceGrade:
     """Score one device run against its scenario; a frame that cannot be scored raises."""
     kind = frame.get("t", "result")
@@ -131,7 +138,7 @@ def normalise_device_result(frame: Mapping[str, Any], scenario: Scenario) -> Dev
     part = device_part(scenario.code)
     names = part_names(part, scenario.title)
     out_of_100 = score / top * HUNDRED
-    mark = exact(scenario.min_score) / exact(scenario.max_score) * HUNDRED
+    mark = _pass_mark(scenario.min_score, scenario.max_score)
     shown = recorded(out_of_100)
     why: list[Reason] = [reasons.veto_failed(names, v.zh, v.en) for v in veto]
     if out_of_100 < mark:

@@ -58,7 +58,8 @@ class PostgresUnavailable(RuntimeError):
     pass
 
 
-def start() -> Cluster:
+def start(*, durable: bool = False) -> Cluster:
+    """A fresh cluster; `durable` keeps fsync on (benchmarks), the tests' default turns it off."""
     initdb, pg_ctl = find_bin("initdb"), find_bin("pg_ctl")
     if not initdb or not pg_ctl:
         raise PostgresUnavailable("initdb/pg_ctl not found (apt-get install postgresql)")
@@ -94,7 +95,9 @@ def start() -> Cluster:
     if result.returncode != 0:
         raise PostgresUnavailable(f"initdb failed: {result.stderr.strip()[-500:]}")
     port = _free_port()
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off -c full_page_writes=off -c max_connections=200"
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c max_connections=200"
+    if not durable:
+        options += " -c fsync=off -c full_page_writes=off"
     result = subprocess.run(
         [
             *as_postgres,

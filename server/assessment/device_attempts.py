@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, select
 
 from curricula import catalogue, rule_set_on
@@ -22,6 +21,7 @@ from curricula.model import Curriculum, Scenario
 from scoring.device import normalise_device_result
 from scoring.errors import InvalidDeviceResult
 from scoring.numbers import recorded
+from server import bulk
 from server.assessment.models import Attempt, AttemptSource, AttemptStatus
 from server.assessment.sittings import LOCAL
 from server.audit import service as audit
@@ -46,7 +46,6 @@ def scenario_of(code: str) -> tuple[Curriculum, Scenario] | None:
 class Scored:
     """One stored result frame with its trainee, ready to become an attempt."""
 
-    frame_id: int
     key: str
     trainee_id: int
     scenario: str
@@ -119,19 +118,8 @@ def record_many(session: Session, results: Sequence[Scored]) -> int:
             }
         )
     table = Attempt.__table__  # type: ignore[attr-defined]
-    # Unordered RETURNING (ordering it would make SQLite insert row by row); keys map them back.
-    made = dict(
-        session.execute(insert(table).returning(table.c.source_ref, table.c.id), rows).all()
-    )
+    made = dict(bulk.insert_returning(session, table, rows, ("source_ref", "id")))
     ids = [made[row["source_ref"]] for row in rows]
-    frames = DeviceFrame.__table__  # type: ignore[attr-defined]
-    session.execute(
-        update(frames)
-        .where(frames.c.id == bindparam("b_frame"))
-        .values(attempt_id=bindparam("b_attempt")),
-        [{"b_frame": r.frame_id, "b_attempt": a} for (r, _, _), a in zip(found, ids, strict=True)],
-        execution_options={"synchronize_session": False},
-    )
     audit.record_many(
         session,
         SYSTEM,
@@ -155,17 +143,25 @@ def record_many(session: Session, results: Sequence[Scored]) -> int:
     return len(ids)
 
 
+def attempt_of(session: Session, key: str) -> Attempt | None:
+    """The attempt a device result became (its original version), if it became one."""
+    return session.exec(
+        select(Attempt).where(
+            Attempt.source == AttemptSource.device,
+            Attempt.source_ref == key,
+            col(Attempt.supersedes_id).is_(None),
+        )
+    ).first()
+
+
 def record(session: Session, row: DeviceFrame) -> int:
     """One frame (a trainer's attribution by hand); the caller commits."""
-    if row.trainee_id is None or row.attempt_id is not None or row.scenario is None:
+    if row.trainee_id is None or row.scenario is None or attempt_of(session, row.key) is not None:
         return 0
-    assert row.id is not None
-    session.flush()
-    made = record_many(
+    return record_many(
         session,
         [
             Scored(
-                row.id,
                 row.key,
                 row.trainee_id,
                 row.scenario,
@@ -176,5 +172,3 @@ def record(session: Session, row: DeviceFrame) -> int:
             )
         ],
     )
-    session.refresh(row)
-    return made

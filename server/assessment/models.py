@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Index, String, Text, UniqueConstraint
+from sqlalchemy import Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from server.db import UTCDateTime, utcnow
@@ -90,6 +90,15 @@ class Attempt(SQLModel, table=True):
     __table_args__ = (
         Index("ix_attempts_trainee_part", "trainee_id", "curriculum_code", "part", "taken_at"),
         Index("ix_attempts_course", "course_id"),
+        # A device result becomes at most one attempt (corrections supersede it, with the same
+        # source_ref): the database says so, whoever attributes the result and however often.
+        Index(
+            "ux_attempts_device_result",
+            "source_ref",
+            unique=True,
+            sqlite_where=text("source = 'device' AND supersedes_id IS NULL"),
+            postgresql_where=text("source = 'device' AND supersedes_id IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

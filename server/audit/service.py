@@ -15,9 +15,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert
 from sqlmodel import Session, col, func, select
 
+from server import bulk
 from server.audit.models import GENESIS_HASH, AuditEvent, AuditHead
 from server.db import utcnow
 
@@ -49,19 +49,19 @@ HASHED = (
 )
 
 
+def _instant(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _link(prev_hash: str, fields: Mapping[str, Any], at: str) -> str:
+    """SHA-256 over the previous hash and the event's canonical fields (`at` as ISO text)."""
+    body = canonical({name: at if name == "at" else fields[name] for name in HASHED})
+    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
+
+
 def _hash(fields: Mapping[str, Any]) -> str:
     """The SHA-256 link of one event: its previous hash and its canonical fields."""
-    body = canonical(
-        {
-            name: (
-                fields[name].astimezone(dt.UTC).isoformat(timespec="microseconds")
-                if name == "at"
-                else fields[name]
-            )
-            for name in HASHED
-        }
-    )
-    return hashlib.sha256(f"{fields['prev_hash']}\n{body}".encode()).hexdigest()
+    return _link(fields["prev_hash"], fields, _instant(fields["at"]))
 
 
 def _event_hash(event: AuditEvent) -> str:
@@ -80,18 +80,17 @@ class Change:
     reason: str | None = None
 
 
-def record_many(session: Session, actor: Actor, changes: Iterable[Change]) -> list[AuditEvent]:
-    """Append events in the caller's transaction; they commit or roll back with the changes.
-
-    The head row is locked once for the whole batch, so a bulk import chains thousands of events
-    with one round trip for the lock instead of one per event.
-    """
+def _append(session: Session, actor: Actor, changes: Iterable[Change]) -> list[dict[str, Any]]:
     head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).one()
+    last_seq, last_hash = head.last_seq, head.last_hash
+    # One instant for the transaction's events: they are recorded, and committed, together.
+    at = utcnow()
+    at_text = _instant(at)
     rows: list[dict[str, Any]] = []
     for change in changes:
         row: dict[str, Any] = {
-            "seq": head.last_seq + 1,
-            "at": utcnow(),
+            "seq": last_seq + 1,
+            "at": at,
             "actor_user_id": actor.user_id,
             "actor": actor.name,
             "action": change.action,
@@ -100,17 +99,27 @@ def record_many(session: Session, actor: Actor, changes: Iterable[Change]) -> li
             "before": None if change.before is None else canonical(change.before),
             "after": None if change.after is None else canonical(change.after),
             "reason": change.reason,
-            "prev_hash": head.last_hash,
+            "prev_hash": last_hash,
         }
-        row["hash"] = _hash(row)
-        head.last_seq, head.last_hash = row["seq"], row["hash"]
+        row["hash"] = last_hash = _link(last_hash, row, at_text)
+        last_seq = row["seq"]
         rows.append(row)
     if rows:
-        # One executemany, not an ORM object per event: a batch of 500 results is 500 events.
-        session.execute(insert(AuditEvent.__table__), rows)  # type: ignore[attr-defined]
+        # One statement, not an ORM object per event: a batch of 500 results is 500 events.
+        bulk.insert_many(session, AuditEvent.__table__, rows)  # type: ignore[attr-defined]
+    head.last_seq, head.last_hash = last_seq, last_hash
     session.add(head)
     session.flush()
-    return [AuditEvent.model_construct(**row) for row in rows]
+    return rows
+
+
+def record_many(session: Session, actor: Actor, changes: Iterable[Change]) -> int:
+    """Append events in the caller's transaction; they commit or roll back with the changes.
+
+    The head row is locked once for the whole batch, so a bulk import chains thousands of events
+    with one round trip for the lock instead of one per event. Returns how many were appended.
+    """
+    return len(_append(session, actor, changes))
 
 
 def record(
@@ -126,7 +135,7 @@ def record(
 ) -> AuditEvent:
     """Append one event in the caller's transaction."""
     change = Change(action, entity_type, entity_id, before, after, reason)
-    return record_many(session, actor, [change])[0]
+    return AuditEvent.model_construct(**_append(session, actor, [change])[0])
 
 
 @dataclass

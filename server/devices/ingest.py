@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import insert as generic_insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from curricula import catalogue
+from server import bulk
 from server.assessment import device_attempts
 from server.assessment.device_attempts import Scored
 from server.audit.service import Actor
@@ -121,7 +120,8 @@ def _check(item: Any, devices: Mapping[str, tuple[Device, str]]) -> dict[str, An
         raise Rejected("bad_key")
     if not isinstance(frame, dict):
         raise Rejected("missing_field:frame")
-    if len(json.dumps(frame)) > MAX_FRAME_BYTES:
+    body = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    if len(body.encode()) > MAX_FRAME_BYTES:
         raise Rejected("frame_too_long")
     source = item.get("source")
     if source not in SOURCES:
@@ -175,7 +175,7 @@ def _check(item: Any, devices: Mapping[str, tuple[Device, str]]) -> dict[str, An
         "scenario": scenario if isinstance(scenario, str) else None,
         "occurred_at": occurred_at,
         "received_at": received_at,
-        "frame": json.dumps(frame, ensure_ascii=False, separators=(",", ":")),
+        "frame": body,
     }
 
 
@@ -192,18 +192,8 @@ def _devices(session: Session, codes: set[str]) -> dict[str, tuple[Device, str]]
 
 def _insert_new(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
     """Insert every row whose key is new; the ids of those actually inserted, by key."""
-    if not rows:
-        return {}
-    dialect = session.get_bind().dialect.name
     table = DeviceFrame.__table__  # type: ignore[attr-defined]
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=["key"])
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["key"])
-    else:  # pragma: no cover - only the two databases are supported
-        stmt = generic_insert(table)
-    # executemany: one statement compiled once and sent in pages ("insertmanyvalues").
-    inserted = session.execute(stmt.returning(table.c.key, table.c.id), rows).all()
+    inserted = bulk.insert_returning(session, table, rows, ("key", "id"), skip_conflicts_on="key")
     return {str(key): int(frame_id) for key, frame_id in inserted}
 
 
@@ -258,7 +248,6 @@ def ingest(
         session,
         [
             Scored(
-                frame_id,
                 key,
                 fresh[key]["trainee_id"],
                 fresh[key]["scenario"],
@@ -267,7 +256,7 @@ def ingest(
                 fresh[key]["received_at"],
                 now,
             )
-            for key, frame_id in inserted.items()
+            for key in inserted
             if fresh[key]["frame_type"] == "result" and fresh[key]["trainee_id"] is not None
         ],
     )
@@ -282,14 +271,16 @@ def _touch_devices(
     now: dt.datetime,
 ) -> None:
     by_id = {d.id: d for d, _ in devices.values()}
+    boots: dict[int, str] = {}
     for row in checked:
         if isinstance(row, dict):
-            device = by_id.get(row["device_id"])
-            if device is not None:
-                device.last_seen_at = now
-                device.last_boot = row["boot"]
-    for device in by_id.values():
-        session.add(device)
+            boots[row["device_id"]] = row["boot"]  # the last frame's boot wins
+    for device_id, boot in boots.items():
+        device = by_id.get(device_id)
+        if device is not None:
+            device.last_seen_at = now
+            device.last_boot = boot
+            session.add(device)
 
 
 def unassigned(session: Session, limit: int = 200) -> list[DeviceFrame]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import Index, String, Text, text
 from sqlmodel import Field, SQLModel
 
 from curricula.model import StationKind
@@ -55,13 +55,22 @@ class StationBinding(SQLModel, table=True):
     bound_by: int | None = Field(default=None, foreign_key="users.id")
 
 
+UNASSIGNED_RESULT = "frame_type = 'result' AND attribution = 'unassigned'"
+
+
 class DeviceFrame(SQLModel, table=True):
     """One spooled frame (start, step, result, fault) as a gateway forwarded it."""
 
     __tablename__ = "device_frames"
     __table_args__ = (
         Index("ix_device_frames_station_received", "station_id", "received_at"),
-        Index("ix_device_frames_unassigned", "attribution", "frame_type"),
+        # Only the results waiting for a trainer: most frames never enter this index.
+        Index(
+            "ix_device_frames_unassigned",
+            "id",
+            sqlite_where=text(UNASSIGNED_RESULT),
+            postgresql_where=text(UNASSIGNED_RESULT),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -78,10 +87,9 @@ class DeviceFrame(SQLModel, table=True):
     stored_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     frame: str = Field(sa_type=Text)  # the decoded frame as JSON
     gateway_user_id: int | None = Field(default=None, foreign_key="users.id")
-    # Results only:
+    # Results only (the attempt a result became names the frame's key as its source_ref):
     trainee_id: int | None = Field(default=None, foreign_key="trainees.id")
     attribution: str | None = Field(default=None, max_length=16)
-    attempt_id: int | None = Field(default=None, foreign_key="attempts.id")
 
 
 class GatewayReport(SQLModel, table=True):

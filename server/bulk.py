@@ -1,0 +1,99 @@
+"""Many rows in one statement: the batch paths (device results, imports) on both databases.
+
+SQLite gets SQLAlchemy's `insertmanyvalues` (one multi-row INSERT a page, compiled once). On
+PostgreSQL that multi-row form carries one bound parameter per value — 9,000 for 500 attempts —
+which the server parses and plans at length; one array per column (`unnest`) is better but
+psycopg escapes every JSON body into an array literal with a regular expression. So the whole
+batch goes as one JSON document, encoded by Python's C encoder, and the rows come out of
+`json_to_recordset` typed by the table's own columns: one parameter whatever the batch size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Table, insert, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+
+def _encode(value: Any) -> Any:
+    """What JSON cannot carry itself: instants as ISO 8601 in UTC, decimals as their text."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date | Decimal):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a bulk row")
+
+
+def _pg_recordset(
+    table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]], dialect: Any
+) -> tuple[str, str]:
+    """`json_to_recordset(:rows) AS r(name type, …)` and the rows as one JSON document."""
+    kinds = ", ".join(f"{name} {table.c[name].type.compile(dialect=dialect)}" for name in names)
+    # Rows are encoded as they are (keys beyond `names` are ignored by json_to_recordset).
+    document = json.dumps(list(rows), ensure_ascii=False, separators=(",", ":"), default=_encode)
+    return f"json_to_recordset(CAST(:rows AS JSON)) AS r({kinds})", document
+
+
+def insert_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert every row (all with the same keys), returning nothing."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        names = list(rows[0])
+        source, document = _pg_recordset(table, names, rows, dialect)
+        sql = text(
+            f"INSERT INTO {table.name} ({', '.join(names)}) "  # noqa: S608 - our own names
+            f"SELECT {', '.join(names)} FROM {source}"
+        )
+        session.execute(sql, {"rows": document})
+        return
+    session.execute(insert(table), rows)
+
+
+def insert_returning(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    returning: Sequence[str],
+    *,
+    skip_conflicts_on: str | None = None,
+) -> list[tuple[Any, ...]]:
+    """Insert every row (all with the same keys); the `returning` columns of the rows inserted.
+
+    With `skip_conflicts_on` a row whose value there already exists is left out (`ON CONFLICT
+    DO NOTHING`) and returns nothing. Rows come back in no particular order: map them by a key.
+    """
+    if not rows:
+        return []
+    bind = session.get_bind()
+    dialect = bind.dialect
+    if dialect.name == "postgresql":
+        names = list(rows[0])
+        source, document = _pg_recordset(table, names, rows, dialect)
+        conflict = f" ON CONFLICT ({skip_conflicts_on}) DO NOTHING" if skip_conflicts_on else ""
+        sql = text(
+            f"INSERT INTO {table.name} ({', '.join(names)}) "  # noqa: S608 - our own table and column names
+            f"SELECT {', '.join(names)} FROM {source}{conflict} "
+            f"RETURNING {', '.join(returning)}"
+        ).columns(*(table.c[name] for name in returning))
+        return [tuple(r) for r in session.execute(sql, {"rows": document})]
+    if skip_conflicts_on:
+        stmt: Any = (
+            sqlite.insert(table).on_conflict_do_nothing(index_elements=[skip_conflicts_on])
+            if dialect.name == "sqlite"
+            else postgresql.insert(table).on_conflict_do_nothing(index_elements=[skip_conflicts_on])
+        )
+    else:
+        stmt = insert(table)
+    # executemany: one statement compiled once and sent in pages ("insertmanyvalues").
+    found = session.execute(stmt.returning(*(table.c[n] for n in returning)), rows)
+    return [tuple(r) for r in found]
