@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     exam_grading_interval_seconds: float = Field(default=30, ge=0)
     token_max_days: int = Field(default=366, gt=0)
 
+    # Certificates. The signing keys live in files outside the database (an admin rotates them
+    # with `safetrain keys rotate`); a database dump alone cannot forge a certificate.
+    keys_dir: str = "var/keys"
+    # Certificate numbers read <prefix>-<year>-<serial>, gap-free per base and year.
+    certificate_prefix: str = Field(default="SAFE", pattern="^[A-Z][A-Z0-9]{1,11}$")
+    base_name_zh: str = "化工安全实训基地"
+    base_name_en: str = "Chemical Safety Training Base"
+    # Where the public verification page is reached from outside (the PDF's QR code opens it).
+    public_url: str = "http://127.0.0.1:8000"
+
     # Login rate limits: failures within the window, per account and per client address.
     login_window_minutes: int = Field(default=15, gt=0)
     login_max_failures_per_account: int = Field(default=5, gt=0)

@@ -1,0 +1,1 @@
+"""Certificates the base issues: numbers, signed documents, PDFs, lifecycle, verification."""
