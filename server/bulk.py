@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -97,3 +98,56 @@ def insert_returning(
     # executemany: one statement compiled once and sent in pages ("insertmanyvalues").
     found = session.execute(stmt.returning(*(table.c[n] for n in returning)), rows)
     return [tuple(r) for r in found]
+
+
+class Pending:
+    """The rows an `insert_ahead` returns, once its block is over."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[Any, ...]] | None = None
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        if self._rows is None:
+            raise RuntimeError("the insert's rows are known only after its block")
+        return self._rows
+
+
+@contextmanager
+def insert_ahead(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    returning: Sequence[str],
+    *,
+    skip_conflicts_on: str | None = None,
+) -> Iterator[Pending]:
+    """`insert_returning`, with the block's Python work done while the database inserts.
+
+    On PostgreSQL the statement goes out in pipeline mode and the server runs it while the
+    block runs (scoring a batch, say); its rows are read when the block ends. The block must
+    not use the session. Elsewhere the insert simply runs first.
+    """
+    pending = Pending()
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql" or not rows:
+        pending._rows = insert_returning(
+            session, table, rows, returning, skip_conflicts_on=skip_conflicts_on
+        )
+        yield pending
+        return
+    names = list(rows[0])
+    source, document = _pg_recordset(table, names, rows, dialect)
+    conflict = f" ON CONFLICT ({skip_conflicts_on}) DO NOTHING" if skip_conflicts_on else ""
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(names)}) "  # noqa: S608 - our own names
+        f"SELECT {', '.join(names)} FROM {source.replace(':rows', '%(rows)s')}{conflict} "
+        f"RETURNING {', '.join(returning)}"
+    )
+    raw = session.connection().connection.driver_connection  # psycopg, in the transaction
+    assert raw is not None
+    with raw.pipeline():
+        cursor = raw.cursor()
+        cursor.execute(sql, {"rows": document})
+        raw.pgconn.flush()  # on its way: the server starts while Python goes on
+        yield pending
+        pending._rows = [tuple(r) for r in cursor.fetchall()]

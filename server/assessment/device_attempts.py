@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -49,7 +49,7 @@ class Scored:
     key: str
     trainee_id: int
     scenario: str
-    frame: str  # JSON
+    frame: Mapping[str, Any]  # decoded
     occurred_at: dt.datetime | None
     received_at: dt.datetime
     stored_at: dt.datetime
@@ -72,27 +72,36 @@ def _courses(session: Session, pairs: set[tuple[int, str]]) -> dict[tuple[int, s
     return {(t, code): cid for t, code, cid in rows if cid is not None}  # later courses win
 
 
-def record_many(session: Session, results: Sequence[Scored]) -> int:
-    """Score each result and store it as a final attempt; the caller commits."""
-    found: list[tuple[Scored, Curriculum, Any]] = []
+def courses_for(session: Session, results: Sequence[Scored]) -> dict[tuple[int, str], int]:
+    """The course each result's attempt belongs to, by (trainee, curriculum): one query."""
+    pairs = set()
+    for r in results:
+        known = scenario_of(r.scenario)
+        if known is not None:
+            pairs.add((r.trainee_id, known[0].code))
+    return _courses(session, pairs)
+
+
+def attempt_rows(
+    results: Sequence[Scored], courses: Mapping[tuple[int, str], int]
+) -> list[dict[str, Any]]:
+    """Score each result into the row of its final attempt (no database: see courses_for).
+
+    A result that cannot be scored is left out: its frame stays stored and visible, it just
+    cannot count as an attempt.
+    """
+    rule_sets = catalogue().rule_sets
+    rows: list[dict[str, Any]] = []
     for r in results:
         known = scenario_of(r.scenario)
         if known is None:
             continue
         curriculum, scenario = known
         try:
-            grade = normalise_device_result(json.loads(r.frame), scenario)
+            grade = normalise_device_result(r.frame, scenario)
         except InvalidDeviceResult:
-            # The frame stays stored and visible; it just cannot count as an attempt.
             log.warning("device result %s cannot be scored", r.key, exc_info=True)
             continue
-        found.append((r, curriculum, grade))
-    if not found:
-        return 0
-    courses = _courses(session, {(r.trainee_id, c.code) for r, c, _ in found})
-    rule_sets = catalogue().rule_sets
-    rows: list[dict[str, Any]] = []
-    for r, curriculum, grade in found:
         taken_at = r.occurred_at or r.received_at
         rule_set = rule_set_on(rule_sets, taken_at.astimezone(LOCAL).date())
         rows.append(
@@ -117,6 +126,13 @@ def record_many(session: Session, results: Sequence[Scored]) -> int:
                 "created_at": r.stored_at,
             }
         )
+    return rows
+
+
+def store(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert the attempts of `attempt_rows` with their audit events; the caller commits."""
+    if not rows:
+        return 0
     table = Attempt.__table__  # type: ignore[attr-defined]
     made = dict(bulk.insert_returning(session, table, rows, ("source_ref", "id")))
     ids = [made[row["source_ref"]] for row in rows]
@@ -143,6 +159,11 @@ def record_many(session: Session, results: Sequence[Scored]) -> int:
     return len(ids)
 
 
+def record_many(session: Session, results: Sequence[Scored]) -> int:
+    """Score each result and store it as a final attempt; the caller commits."""
+    return store(session, attempt_rows(results, courses_for(session, results)))
+
+
 def attempt_of(session: Session, key: str) -> Attempt | None:
     """The attempt a device result became (its original version), if it became one."""
     return session.exec(
@@ -165,7 +186,7 @@ def record(session: Session, row: DeviceFrame) -> int:
                 row.key,
                 row.trainee_id,
                 row.scenario,
-                row.frame,
+                json.loads(row.frame),
                 row.occurred_at,
                 row.received_at,
                 row.stored_at,

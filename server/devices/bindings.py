@@ -9,7 +9,7 @@ result's time (`ts`), else it stays unassigned until a trainer resolves it.
 from __future__ import annotations
 
 import datetime as dt
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,13 +175,16 @@ def bound_at(session: Session, station_id: int, moment: dt.datetime) -> int | No
     ).first()
 
 
-def attribute(session: Session, rows: list[dict[str, Any]]) -> None:
+def attribute(
+    session: Session, rows: list[dict[str, Any]], frames: Mapping[str, Mapping[str, Any]]
+) -> None:
     """Set `trainee_id` and `attribution` on result rows about to be stored (see the module
-    docstring): two queries for the whole batch, whatever its size."""
+    docstring): two queries for the whole batch, whatever its size. `frames` are the decoded
+    frames by key."""
     results = [r for r in rows if r["frame_type"] == "result"]
     if not results:
         return
-    badge_of = {id(r): json.loads(r["frame"]).get("badge") for r in results}
+    badge_of = {id(r): frames[r["key"]].get("badge") for r in results}
     badges = {b for b in badge_of.values() if isinstance(b, str) and b}
     by_badge: dict[str, int] = {}
     if badges:

@@ -190,11 +190,11 @@ def _devices(session: Session, codes: set[str]) -> dict[str, tuple[Device, str]]
     return {d.code: (d, code) for d, code in rows}
 
 
-def _insert_new(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Insert every row whose key is new; the ids of those actually inserted, by key."""
-    table = DeviceFrame.__table__  # type: ignore[attr-defined]
-    inserted = bulk.insert_returning(session, table, rows, ("key", "id"), skip_conflicts_on="key")
-    return {str(key): int(frame_id) for key, frame_id in inserted}
+def _known(session: Session, keys: list[str]) -> set[str]:
+    """Keys already stored: their items are duplicates, and need no more work."""
+    if not keys:
+        return set()
+    return set(session.exec(select(DeviceFrame.key).where(col(DeviceFrame.key).in_(keys))).all())
 
 
 def ingest(
@@ -211,23 +211,47 @@ def ingest(
     }
     devices = _devices(session, codes)
     checked: list[dict[str, Any] | Rejected] = []
+    decoded: dict[str, dict[str, Any]] = {}  # the first good frame of each key
     for item in items:
         try:
             good = _check(item, devices)
             good["gateway_user_id"] = gateway.user_id
             good["stored_at"] = now
             checked.append(good)
+            decoded.setdefault(good["key"], item["frame"])
         except Rejected as exc:
             checked.append(exc)
+    known = _known(session, list(decoded))
     fresh: dict[str, dict[str, Any]] = {}
     for entry in checked:
-        if isinstance(entry, dict) and entry["key"] not in fresh:
+        if isinstance(entry, dict) and entry["key"] not in fresh and entry["key"] not in known:
             fresh[entry["key"]] = entry
     for new in fresh.values():
         new.setdefault("trainee_id", None)
         new.setdefault("attribution", None)
-    bindings.attribute(session, list(fresh.values()))
-    inserted = _insert_new(session, list(fresh.values()))
+    bindings.attribute(session, list(fresh.values()), decoded)
+    results = [
+        Scored(
+            key,
+            row["trainee_id"],
+            row["scenario"],
+            decoded[key],
+            row["occurred_at"],
+            row["received_at"],
+            now,
+        )
+        for key, row in fresh.items()
+        if row["frame_type"] == "result" and row["trainee_id"] is not None
+    ]
+    courses = device_attempts.courses_for(session, results)
+    table = DeviceFrame.__table__  # type: ignore[attr-defined]
+    # The unique key decides what is new (ON CONFLICT DO NOTHING), not the look-up above: two
+    # gateways racing with one frame store it once. Scoring runs while the frames go in.
+    with bulk.insert_ahead(
+        session, table, list(fresh.values()), ("key",), skip_conflicts_on="key"
+    ) as pending:
+        attempts = device_attempts.attempt_rows(results, courses)
+    inserted = {str(key) for (key,) in pending.rows()}
     outcomes: list[Outcome] = []
     claimed: set[str] = set()
     for item, row in zip(items, checked, strict=True):
@@ -244,22 +268,7 @@ def ingest(
         else:
             outcomes.append(Outcome(row["key"], "duplicate"))
     _touch_devices(session, devices, checked, now)
-    device_attempts.record_many(
-        session,
-        [
-            Scored(
-                key,
-                fresh[key]["trainee_id"],
-                fresh[key]["scenario"],
-                fresh[key]["frame"],
-                fresh[key]["occurred_at"],
-                fresh[key]["received_at"],
-                now,
-            )
-            for key in inserted
-            if fresh[key]["frame_type"] == "result" and fresh[key]["trainee_id"] is not None
-        ],
-    )
+    device_attempts.store(session, [a for a in attempts if a["source_ref"] in inserted])
     session.commit()
     return outcomes
 
