@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     base_name_en: str = "Chemical Safety Training Base"
     # Where the public verification page is reached from outside (the PDF's QR code opens it).
     public_url: str = "http://127.0.0.1:8000"
+    # Public certificate look-ups per client address and minute (the verification page and API).
+    verify_rate_per_minute: int = Field(default=60, gt=0)
 
     # Login rate limits: failures within the window, per account and per client address.
     login_window_minutes: int = Field(default=15, gt=0)
