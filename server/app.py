@@ -20,6 +20,7 @@ from server.assessment.background import grade_due_forever
 from server.assessment.routes import router as assessment_router
 from server.audit.routes import router as audit_router
 from server.catalog.routes import router as catalog_router
+from server.certificates.jwks_routes import router as jwks_router
 from server.config import Settings, get_settings
 from server.console import pages as console_pages
 from server.console.assessment import router as console_assessment_router
@@ -42,6 +43,7 @@ from server.trainees.routes import router as trainees_router
 # Every router of the app; tests walk these to prove each route's roles are enforced.
 ROUTERS: tuple[APIRouter, ...] = (
     health_router,
+    jwks_router,
     accounts_router,
     trainees_router,
     scheduling_router,

@@ -17,7 +17,10 @@ from server import clikit, demo_hall
 from server.accounts.cli import token_app, user_app
 from server.audit.cli import audit_app
 from server.catalog.cli import curricula_app
+from server.certificates.cli import cert_app, keys_app
+from server.certificates.keystore import KeyStore
 from server.db import session_scope
+from server.errors import SafetrainError
 from server.trainees.cli import trainees_app
 
 app = typer.Typer(
@@ -35,6 +38,8 @@ for sub, name in (
     (trainees_app, "trainees"),
     (curricula_app, "curricula"),
     (audit_app, "audit"),
+    (keys_app, "keys"),
+    (cert_app, "cert"),
 ):
     app.add_typer(sub, name=name)
 app.add_typer(sim_app, name="sim")
@@ -178,6 +183,11 @@ def demo_load(
             )
     else:
         clikit.out.print("已有演示数据，跳过 / demo data present, skipped")
+    try:
+        key = KeyStore.from_settings(settings).ensure()  # so demo certificates can be signed
+    except SafetrainError as exc:
+        raise clikit.fail(exc.message) from exc
+    clikit.out.print(f"证书签名密钥 / certificate signing key: {key.kid}")
     table = Table(title="演示账号 / demo logins")
     table.add_column("用户名 username")
     table.add_column("角色 role")

@@ -25,8 +25,9 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def cli_db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def cli_db(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     monkeypatch.setenv("SAFETRAIN_DATABASE_URL", db_url)
+    monkeypatch.setenv("SAFETRAIN_KEYS_DIR", str(tmp_path / "keys"))
     monkeypatch.setenv("SAFETRAIN_ENVIRONMENT", "test")
     monkeypatch.setenv("COLUMNS", "200")  # rich wraps tables at 80 columns when not on a terminal
     get_settings.cache_clear()
@@ -71,6 +72,7 @@ class TestDbAndDemo:
         assert first.exit_code == 0, first.output
         assert "wang.jun" in first.output and "safetrain-demo" in first.output
         assert "sun.min: st_" in first.output
+        assert "certificate signing key:" in first.output
         count = session.exec(select(func.count()).select_from(Trainee)).one()
         assert count == 30
         session.commit()

@@ -42,6 +42,7 @@ class TestRoleDeclarations:
     def test_only_health_and_login_are_public(self) -> None:
         public = sorted(r.path for r in _routes() if "public" in _allowed(r))
         assert public == [
+            "/.well-known/jwks.json",
             "/console/login",
             "/console/login",
             "/feeds/{secret}.ics",
