@@ -21,6 +21,8 @@ from server.assessment.routes import router as assessment_router
 from server.audit.routes import router as audit_router
 from server.catalog.routes import router as catalog_router
 from server.certificates.jwks_routes import router as jwks_router
+from server.certificates.routes import router as certificates_router
+from server.certificates.verify_routes import router as verify_router
 from server.config import Settings, get_settings
 from server.console import pages as console_pages
 from server.console.assessment import router as console_assessment_router
@@ -44,6 +46,8 @@ from server.trainees.routes import router as trainees_router
 ROUTERS: tuple[APIRouter, ...] = (
     health_router,
     jwks_router,
+    verify_router,
+    certificates_router,
     accounts_router,
     trainees_router,
     scheduling_router,

@@ -5,6 +5,12 @@ from sqlmodel import SQLModel
 from server.accounts.models import ApiToken, LoginFailure, LoginSession, User
 from server.assessment.models import Attempt, ExamSitting, TheoryAnswer, TheoryPaper
 from server.audit.models import AuditEvent, AuditHead
+from server.certificates.models import (
+    Certificate,
+    CertificateCounter,
+    CertificateReview,
+    OperationCertificate,
+)
 from server.devices.models import Device, DeviceFrame, GatewayReport, StationBinding
 from server.scheduling.models import (
     Attendance,
@@ -27,6 +33,9 @@ __all__ = [
     "Attendance",
     "AuditEvent",
     "AuditHead",
+    "Certificate",
+    "CertificateCounter",
+    "CertificateReview",
     "ClassSession",
     "Course",
     "Device",
@@ -39,6 +48,7 @@ __all__ = [
     "InstructorAbsence",
     "LoginFailure",
     "LoginSession",
+    "OperationCertificate",
     "Room",
     "SessionStation",
     "Station",

@@ -1,0 +1,242 @@
+"""What each reader sees of a certificate: staff and the trainee in full, the public masked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from sqlmodel import Session, select
+
+from scoring.results import part_names
+from server.assessment.sittings import curriculum_of
+from server.certificates import pdf, service, signing
+from server.certificates.algorithms import b64url_decode
+from server.certificates.keystore import KeyStore
+from server.certificates.models import Certificate
+from server.certificates.service import STANDING_TEXT, Standing
+from server.config import Settings
+from server.trainees import service as trainees
+from server.trainees.identity import mask_id_number
+
+
+class Bilingual(BaseModel):
+    zh: str
+    en: str
+
+
+class CertificatePublic(BaseModel):
+    """A certificate for staff and for its trainee."""
+
+    number: str
+    standing: str
+    standing_text: Bilingual
+    status_reason: str | None
+    trainee_id: int
+    trainee_name: str
+    course_id: int
+    curriculum_code: str
+    curriculum_version: str
+    curriculum_title: Bilingual
+    operation_category: str | None
+    rule_set: str
+    issued_on: dt.date
+    valid_until: dt.date
+    review_due: dt.date | None
+    due_on: dt.date
+    due_kind: str  # review or renewal
+    kid: str
+    supersedes: str | None
+    superseded_by: str | None
+    issued_at: dt.datetime
+    verify_url: str
+
+
+class Verification(BaseModel):
+    """What the public verification page and API say: never more than this."""
+
+    number: str
+    found: bool
+    standing: str | None = None
+    standing_text: Bilingual | None = None
+    name: str | None = None  # masked
+    id_number: str | None = None  # masked
+    curriculum_title: Bilingual | None = None
+    operation_category: Bilingual | None = None
+    issuer: Bilingual | None = None
+    issued_on: dt.date | None = None
+    valid_until: dt.date | None = None
+    review_due: dt.date | None = None
+    superseded_by: str | None = None
+    signature_valid: bool | None = None
+    kid: str | None = None
+
+
+def unverified_payload(token: str) -> dict[str, Any]:
+    """The payload of our own stored document, for display (verification is separate)."""
+    body = json.loads(b64url_decode(token.split(".")[1]))
+    assert isinstance(body, dict)
+    return body
+
+
+def mask_name(name: str) -> str:
+    """王建国 → 王*国, 李四 → 李*, Zhang San → Z********n."""
+    name = name.strip()
+    if len(name) <= 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def _text(standing: Standing) -> Bilingual:
+    zh, en = STANDING_TEXT[standing]
+    return Bilingual(zh=zh, en=en)
+
+
+def certificate_public(
+    session: Session, settings: Settings, cert: Certificate, on: dt.date | None = None
+) -> CertificatePublic:
+    on = on or service.today()
+    successor = service.successor_of(session, cert)
+    standing = service.standing(cert, on, superseded=successor is not None)
+    payload = unverified_payload(cert.document)
+    previous = payload.get("supersedes")
+    trainee = trainees.get(session, cert.trainee_id)
+    due_on, due_kind = service.due_date(cert)
+    title = payload["curriculum"]["title"]
+    return CertificatePublic(
+        number=cert.number,
+        standing=standing.value,
+        standing_text=_text(standing),
+        status_reason=cert.status_reason,
+        trainee_id=cert.trainee_id,
+        trainee_name=trainee.name,
+        course_id=cert.course_id,
+        curriculum_code=cert.curriculum_code,
+        curriculum_version=cert.curriculum_version,
+        curriculum_title=Bilingual(**title),
+        operation_category=cert.operation_category,
+        rule_set=cert.rule_set,
+        issued_on=cert.issued_on,
+        valid_until=cert.valid_until,
+        review_due=cert.review_due,
+        due_on=due_on,
+        due_kind=due_kind,
+        kid=cert.kid,
+        supersedes=previous if isinstance(previous, str) else None,
+        superseded_by=None if successor is None else successor.number,
+        issued_at=cert.issued_at,
+        verify_url=service.verify_url(settings, cert.number),
+    )
+
+
+def _keys_stamp(folder: str) -> float:
+    try:
+        return (
+            max((p.stat().st_mtime for p in Path(folder).iterdir()), default=0.0)
+            + os.stat(folder).st_mtime
+        )
+    except OSError:
+        return 0.0
+
+
+@lru_cache(maxsize=8)
+def _jwks_at(folder: str, stamp: float) -> dict[str, Any]:
+    return signing.jwks(KeyStore(folder))
+
+
+def current_jwks(settings: Settings) -> dict[str, Any]:
+    """The key set, read again only when the key folder changed (a rotation)."""
+    return _jwks_at(settings.keys_dir, _keys_stamp(settings.keys_dir))
+
+
+def verification(session: Session, settings: Settings, number: str) -> Verification:
+    """The public answer for a number: status and masked facts, and whether the signature holds."""
+    wanted = number.strip().upper()
+    cert = session.exec(select(Certificate).where(Certificate.number == wanted)).first()
+    if cert is None:
+        return Verification(number=wanted[:32], found=False)
+    try:
+        verified = signing.verify_document(cert.document, current_jwks(settings))
+        payload, kid = verified.payload, verified.kid
+        # The signature holds, and it is this record's: same number and dates as stored.
+        valid = (
+            payload.get("number") == cert.number
+            and payload.get("issued_on") == cert.issued_on.isoformat()
+            and payload.get("valid_until") == cert.valid_until.isoformat()
+        )
+    except signing.VerificationError:
+        payload, valid, kid = unverified_payload(cert.document), False, cert.kid
+    successor = service.successor_of(session, cert)
+    standing = service.standing(cert, service.today(), superseded=successor is not None)
+    category = payload.get("operation_category")
+    return Verification(
+        number=cert.number,
+        found=True,
+        standing=standing.value,
+        standing_text=_text(standing),
+        name=mask_name(payload["trainee"]["name"]),
+        id_number=mask_id_number(payload["trainee"]["id_number"]),
+        curriculum_title=Bilingual(**payload["curriculum"]["title"]),
+        operation_category=None if not category else Bilingual(**category["title"]),
+        issuer=Bilingual(**payload["issuer"]["name"]),
+        issued_on=cert.issued_on,
+        valid_until=cert.valid_until,
+        review_due=cert.review_due,
+        superseded_by=None if successor is None else successor.number,
+        signature_valid=valid,
+        kid=kid,
+    )
+
+
+def pdf_view(
+    session: Session, settings: Settings, cert: Certificate, on: dt.date | None = None
+) -> pdf.CertificateView:
+    """Everything the printed certificate shows, from the signed document and today's status."""
+    on = on or service.today()
+    payload = unverified_payload(cert.document)
+    trainee = trainees.get(session, cert.trainee_id)
+    curriculum = curriculum_of(cert.curriculum_code, cert.curriculum_version)
+    titles = {s.code: s.title for s in curriculum.scenarios}
+    results = []
+    for part in payload["parts"]:
+        code = part["part"].removeprefix("device:")
+        zh, en = part_names(part["part"], titles.get(code))
+        score = Decimal(part["score"]) if part.get("score") is not None else Decimal(0)
+        results.append(pdf.PartResult(name_zh=zh, name_en=en, score=score, passed=part["passed"]))
+    minutes = sum(h["credited_minutes"] for h in payload["hours"])
+    category = payload.get("operation_category")
+    successor = service.successor_of(session, cert)
+    rule_set = payload["rule_set"]["title"]
+    return pdf.CertificateView(
+        number=cert.number,
+        status=service.standing(cert, on, superseded=successor is not None).value,
+        trainee_name=payload["trainee"]["name"],
+        id_number_masked=mask_id_number(payload["trainee"]["id_number"]),
+        employer=payload["trainee"]["employer"],
+        curriculum_title_zh=payload["curriculum"]["title"]["zh"],
+        curriculum_title_en=payload["curriculum"]["title"]["en"],
+        course_code=payload["course"],
+        hours_completed=Decimal(minutes) / 60,
+        results=tuple(results),
+        issued_on=cert.issued_on,
+        valid_until=cert.valid_until,
+        rule_set_short_title_zh=rule_set["zh"],
+        rule_set_short_title_en=rule_set["en"],
+        base_name_zh=payload["issuer"]["name"]["zh"],
+        base_name_en=payload["issuer"]["name"]["en"],
+        kid=cert.kid,
+        verification_url=payload["verify_url"],
+        sex=trainee.sex,
+        operation_category_zh=None if not category else category["title"]["zh"],
+        operation_category_en=None if not category else category["title"]["en"],
+        review_due=cert.review_due,
+        title_zh=payload["curriculum"]["certificate_title"]["zh"],
+        title_en=payload["curriculum"]["certificate_title"]["en"],
+    )
