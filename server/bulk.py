@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, insert, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -41,6 +41,24 @@ def _pg_recordset(
     # Rows are encoded as they are (keys beyond `names` are ignored by json_to_recordset).
     document = json.dumps(list(rows), ensure_ascii=False, separators=(",", ":"), default=_encode)
     return f"json_to_recordset(CAST(:rows AS JSON)) AS r({kinds})", document
+
+
+def existing(session: Session, table: Table, column: str, values: Sequence[Any]) -> set[Any]:
+    """Which of `values` are already in `column` (an indexed, unique column)."""
+    if not values:
+        return set()
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        # One array parameter: an IN list of 500 parameters costs the server 5 ms to plan.
+        kind = table.c[column].type.compile(dialect=dialect)
+        sql = text(
+            f"SELECT {column} FROM {table.name} "  # noqa: S608 - our own names
+            f"WHERE {column} = ANY(CAST(:values AS {kind}[]))"
+        )
+        return {v for (v,) in session.execute(sql, {"values": list(values)})}
+    return {
+        v for (v,) in session.execute(select(table.c[column]).where(table.c[column].in_(values)))
+    }
 
 
 def insert_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

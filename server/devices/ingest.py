@@ -192,9 +192,8 @@ def _devices(session: Session, codes: set[str]) -> dict[str, tuple[Device, str]]
 
 def _known(session: Session, keys: list[str]) -> set[str]:
     """Keys already stored: their items are duplicates, and need no more work."""
-    if not keys:
-        return set()
-    return set(session.exec(select(DeviceFrame.key).where(col(DeviceFrame.key).in_(keys))).all())
+    table = DeviceFrame.__table__  # type: ignore[attr-defined]
+    return {str(k) for k in bulk.existing(session, table, "key", keys)}
 
 
 def ingest(
