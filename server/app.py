@@ -30,6 +30,7 @@ from server.console.assessment_practical import router as console_practical_rout
 from server.console.assessment_results import router as console_results_router
 from server.console.course_tools import router as console_course_tools_router
 from server.console.devices import router as console_devices_router
+from server.console.outbox import router as console_outbox_router
 from server.console.resources import router as console_resources_router
 from server.console.routes import STATIC_DIR
 from server.console.routes import router as console_router
@@ -38,6 +39,8 @@ from server.db import settings_engine
 from server.devices.routes import router as devices_router
 from server.errors import InvalidInput, SafetrainError
 from server.health.routes import router as health_router
+from server.outbox.background import deliver_forever
+from server.outbox.routes import router as outbox_router
 from server.scheduling.feed_routes import router as feeds_router
 from server.scheduling.routes import router as scheduling_router
 from server.trainees.routes import router as trainees_router
@@ -57,6 +60,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     devices_router,
     catalog_router,
     audit_router,
+    outbox_router,
     console_router,
     console_schedule_router,
     console_resources_router,
@@ -65,6 +69,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     console_assessment_router,
     console_practical_router,
     console_results_router,
+    console_outbox_router,
 )
 
 API_DESCRIPTION = """
@@ -107,13 +112,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # The API docs are served from local files: a training base may have no internet access.
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loop = None
+        loops = []
         if settings.exam_grading_interval_seconds > 0:
-            loop = asyncio.create_task(
-                grade_due_forever(app.state.engine, settings.exam_grading_interval_seconds)
+            loops.append(
+                asyncio.create_task(
+                    grade_due_forever(app.state.engine, settings.exam_grading_interval_seconds)
+                )
             )
+        if settings.regulator_push_url:
+            loops.append(asyncio.create_task(deliver_forever(app.state.engine, settings)))
         yield
-        if loop is not None:
+        for loop in loops:
             loop.cancel()
             with suppress(asyncio.CancelledError):
                 await loop

@@ -21,6 +21,7 @@ from server.certificates.cli import cert_app, keys_app
 from server.certificates.keystore import KeyStore
 from server.db import session_scope
 from server.errors import SafetrainError
+from server.outbox.cli import outbox_app
 from server.trainees.cli import trainees_app
 
 app = typer.Typer(
@@ -40,6 +41,7 @@ for sub, name in (
     (audit_app, "audit"),
     (keys_app, "keys"),
     (cert_app, "cert"),
+    (outbox_app, "outbox"),
 ):
     app.add_typer(sub, name=name)
 app.add_typer(sim_app, name="sim")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -53,6 +54,14 @@ class Settings(BaseSettings):
     # Public certificate look-ups per client address and minute (the verification page and API).
     verify_rate_per_minute: int = Field(default=60, gt=0)
 
+    # The push outbox: certificate changes POSTed to the regulator's endpoint, in order, at
+    # least once (docs/architecture.md). Empty URL: changes are queued but not sent.
+    regulator_push_url: str = ""
+    regulator_push_token: str = ""  # sent as "Authorization: Bearer …" when set
+    regulator_push_interval_seconds: float = Field(default=5, gt=0)
+    regulator_push_timeout_seconds: float = Field(default=10, gt=0)
+    regulator_push_max_backoff_seconds: float = Field(default=600, gt=0)
+
     # Login rate limits: failures within the window, per account and per client address.
     login_window_minutes: int = Field(default=15, gt=0)
     login_max_failures_per_account: int = Field(default=5, gt=0)
@@ -67,6 +76,18 @@ class Settings(BaseSettings):
     def _split_proxies(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("regulator_push_url")
+    @classmethod
+    def _push_url(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(
+                    f"not an http(s) URL: {value!r}, e.g. https://regulator.example/push"
+                )
         return value
 
     @field_validator("display_timezone")

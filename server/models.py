@@ -12,6 +12,7 @@ from server.certificates.models import (
     OperationCertificate,
 )
 from server.devices.models import Device, DeviceFrame, GatewayReport, StationBinding
+from server.outbox.models import OutboxEvent
 from server.scheduling.models import (
     Attendance,
     ClassSession,
@@ -49,6 +50,7 @@ __all__ = [
     "LoginFailure",
     "LoginSession",
     "OperationCertificate",
+    "OutboxEvent",
     "Room",
     "SessionStation",
     "Station",

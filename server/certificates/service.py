@@ -40,6 +40,7 @@ from server.certificates.models import (
 from server.config import Settings
 from server.db import utcnow
 from server.errors import Conflict, InvalidInput, NotFound, field_error
+from server.outbox import service as outbox
 from server.scheduling import service as scheduling
 from server.scheduling.models import Enrolment, EnrolmentStatus
 from server.trainees import service as trainees
@@ -397,6 +398,7 @@ def _create(
     )
     cert.change_seq = event.seq
     session.add(cert)
+    outbox.enqueue(session, cert, event)
     return cert
 
 
@@ -506,6 +508,7 @@ def change_status(
     )
     cert.change_seq = event.seq
     session.add(cert)
+    outbox.enqueue(session, cert, event)
     session.commit()
     session.refresh(cert)
     return cert
@@ -584,6 +587,7 @@ def record_review(
     )
     cert.change_seq = event.seq
     session.add(cert)
+    outbox.enqueue(session, cert, event)
     session.commit()
     session.refresh(review)
     return review
