@@ -87,17 +87,21 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 @pytest.fixture
-def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if backend == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         path = tmp_path / "test.db"
         shutil.copyfile(template, path)
-        return f"sqlite:///{path}"
+        yield f"sqlite:///{path}"
+        return
     cluster: pgcluster.Cluster | None = request.getfixturevalue("pg_cluster")
     if cluster is None:
         pytest.skip(f"PostgreSQL not available: {_skipped_reason[0]}")
     name = f"t{os.getpid()}_{next(_counter)}"
-    return pgcluster.create_database(cluster, name, template="safetrain_template")
+    yield pgcluster.create_database(cluster, name, template="safetrain_template")
+    # Dropped after the test (8 MB each): a run of 1,300 PostgreSQL tests would otherwise leave
+    # 10 GB behind for the cluster's removal at the end.
+    pgcluster.drop_database(cluster, name)
 
 
 @pytest.fixture

@@ -150,3 +150,13 @@ def create_database(cluster: Cluster, name: str, template: str | None = None) ->
         clause = f" TEMPLATE {template}" if template else ""
         conn.execute(f'CREATE DATABASE "{name}"{clause}')  # names are ours, not user input
     return cluster.url(name)
+
+
+def drop_database(cluster: Cluster, name: str) -> None:
+    """Drop a test's database, closing whatever connections it left open."""
+    import psycopg
+
+    with psycopg.connect(
+        host="127.0.0.1", port=cluster.port, user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # our own names
