@@ -28,6 +28,7 @@ from server.console import pages as console_pages
 from server.console.assessment import router as console_assessment_router
 from server.console.assessment_practical import router as console_practical_router
 from server.console.assessment_results import router as console_results_router
+from server.console.certificates import router as console_certificates_router
 from server.console.course_tools import router as console_course_tools_router
 from server.console.devices import router as console_devices_router
 from server.console.outbox import router as console_outbox_router
@@ -69,6 +70,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     console_assessment_router,
     console_practical_router,
     console_results_router,
+    console_certificates_router,
     console_outbox_router,
 )
 

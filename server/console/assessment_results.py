@@ -19,6 +19,7 @@ from server.assessment import attempts, decisions, item_report
 from server.assessment.device_attempts import scenario_of
 from server.assessment.models import Attempt, AttemptStatus
 from server.assessment.sittings import curriculum_of
+from server.certificates import lookups as certificate_lookups
 from server.console.pages import ConsoleLogin, ConsoleLoginDep, language, render
 from server.console.schedule import (
     PLANNER_FORMS,
@@ -34,7 +35,7 @@ from server.console.schedule import (
     _tz,
     _when,
 )
-from server.deps import SessionDep, SettingsDep
+from server.deps import SessionDep
 from server.devices import bindings, ingest
 from server.errors import NotFound, SafetrainError
 from server.scheduling import enrolment
@@ -271,22 +272,25 @@ def _last_score(decision: PartDecision, t: Translate) -> str:
     return t("as_last_score", score=str(last.score), day=last.day.isoformat())
 
 
-@router.get("/courses/{course_id}/results", **STAFF_PAGES)
-def course_results(
+def course_results_page(
     request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    login: ConsoleLoginDep,
+    session: Session,
+    login: ConsoleLogin,
     course_id: int,
+    *,
+    issued: str | None = None,
+    refusal: tuple[int, str] | None = None,
+    status_code: int = 200,
 ) -> Response:
-    """Every enrolled trainee: each part's state in words, the last score, hours, ready or not."""
+    """The course's results; `refusal` is (trainee id, message) of a certificate not issued."""
     lang, t = language(request), _translator(request)
     course = scheduling.get_course(session, course_id)
     curriculum = curriculum_of(course.curriculum_code)
     keys = [THEORY] if curriculum.assessment.theory else []
     keys += [PRACTICAL] if curriculum.assessment.practical else []
     keys += [f"device:{d.scenario}" for d in curriculum.assessment.device if d.required]
-    policy = decisions.policy_of(settings)
+    policy = decisions.policy_of(request.app.state.settings)
+    issued_to = certificate_lookups.of_course(session, course_id)
     rows = []
     for enrolled, trainee, _ in enrolment.roster(session, course_id):
         if enrolled.status != EnrolmentStatus.enrolled:
@@ -315,6 +319,10 @@ def course_results(
                 reasons=reasons_in(found.reasons, lang),
             )
         )
+    numbers = {tid: c.number for tid, c in issued_to.items()}
+    refused = None
+    if refusal is not None:
+        refused = (refusal[0], next((r.name for r in rows if r.trainee_id == refusal[0]), ""))
     return render(
         request,
         "assessment/course_results.html",
@@ -324,9 +332,29 @@ def course_results(
             "part_labels": [part_label(k, curriculum.code, lang) for k in keys],
             "rows": rows,
             "ready_count": sum(1 for r in rows if r.ready),
+            "certifies": curriculum.certificate.issues_certificate,
+            "certificates": numbers,
+            "can_issue": login.role in PLANNERS,
+            # Only a number of this course's certificates is echoed back as "issued".
+            "issued": issued if issued in numbers.values() else None,
+            "refusal": refusal,
+            "refused_name": refused[1] if refused else "",
         },
         login=login,
+        status_code=status_code,
     )
+
+
+@router.get("/courses/{course_id}/results", **STAFF_PAGES)
+def course_results(
+    request: Request,
+    session: SessionDep,
+    login: ConsoleLoginDep,
+    course_id: int,
+    issued: Annotated[str | None, Query(max_length=32)] = None,
+) -> Response:
+    """Every enrolled trainee: each part's state in words, the last score, hours, ready or not."""
+    return course_results_page(request, session, login, course_id, issued=issued)
 
 
 # --- one trainee's results ---------------------------------------------------------------------

@@ -7,9 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request, Response
 
 from server.accounts.models import Role
+from server.certificates import due
 from server.deps import STAFF, PrincipalDep, SessionDep, SettingsDep, allow
 from server.scheduling import exports, feeds
 from server.scheduling.feeds import FeedKeyCreate, FeedKeyCreated, FeedKeyPublic, FeedKeysPublic
+from server.scheduling.models import FeedSubject
 from server.trainees.routes import FULL_IDENTITY
 
 router = APIRouter(tags=["calendar and exports"])
@@ -58,9 +60,18 @@ def revoke_feed(
     responses={200: {"content": {"text/calendar": {}}}},
     **PUBLIC,
 )
-def feed(session: SessionDep, secret: str) -> Response:
+def feed(session: SessionDep, settings: SettingsDep, secret: str) -> Response:
     """An iCalendar feed, by its secret URL."""
-    body = feeds.calendar(session, feeds.resolve(session, secret))
+    key = feeds.resolve(session, secret)
+    if key.subject_type == FeedSubject.certificates_due:
+        body = due.calendar(
+            session,
+            key.subject_id,
+            name=feeds.calendar_name(session, key),
+            public_url=settings.public_url,
+        )
+    else:
+        body = feeds.calendar(session, key)
     return Response(
         body,
         media_type="text/calendar; charset=utf-8",

@@ -40,6 +40,8 @@ from server.trainees.models import Trainee
 # A feed shows what is coming and what just happened, not a course's whole history.
 LOOKBACK = dt.timedelta(days=30)
 PRODID = "-//safetrain//calendar feeds//ZH"
+# The longest look-ahead of a certificates_due feed (its subject id is the window in days).
+DUE_DAYS_MAX = 3660
 
 
 class FeedKeyCreate(BaseModel):
@@ -97,6 +99,16 @@ def _check_may_create(actor: Actor, own_trainee_id: int | None, data: FeedKeyCre
 
 
 def _check_subject(session: Session, data: FeedKeyCreate) -> None:
+    if data.subject_type is FeedSubject.certificates_due:
+        if not 1 <= data.subject_id <= DUE_DAYS_MAX:
+            zh, en = f"天数应为 1 至 {DUE_DAYS_MAX}", f"the days must be 1 to {DUE_DAYS_MAX}"
+            raise InvalidInput(
+                zh,
+                en,
+                code="bad_days",
+                details=[field_error("subject_id", "out_of_range", zh, en)],
+            )
+        return
     if data.subject_type is FeedSubject.trainer:
         user = session.get(User, data.subject_id)
         found = user is not None and Role(user.role) in INSTRUCTOR_ROLES
@@ -218,6 +230,9 @@ def calendar_name(session: Session, key: FeedKey) -> str:
         trainee = session.get(Trainee, key.subject_id)
         who = trainee.name if trainee else str(key.subject_id)
         return f"{who} 培训课表 · Training schedule"
+    if key.subject_type == FeedSubject.certificates_due:
+        days = key.subject_id
+        return f"{days} 天内到期的证书（复审、换证）· Certificates due within {days} days"
     course = session.get(Course, key.subject_id)
     what = f"{course.code} {course.title}" if course else str(key.subject_id)
     return f"{what} 课表 · Course schedule"
@@ -292,6 +307,8 @@ def _event(
 
 def calendar(session: Session, key: FeedKey, now: dt.datetime | None = None) -> bytes:
     """The key's subject's sessions from 30 days ago on, as an iCalendar document (UTC times)."""
+    if key.subject_type == FeedSubject.certificates_due:
+        raise ValueError("a certificates_due feed is served by server.certificates.due")
     now = now or utcnow()
     rows = session.exec(
         select(ClassSession, Course, Room)

@@ -173,6 +173,8 @@ class FeedSubject(StrEnum):
     trainer = "trainer"  # a user: the sessions they teach and the courses they lead
     trainee = "trainee"  # the sessions of the courses they are enrolled in
     course = "course"
+    # Certificates falling due for review or renewal within `subject_id` days (admin, trainer).
+    certificates_due = "certificates_due"
 
 
 class FeedKey(SQLModel, table=True):
@@ -186,7 +188,7 @@ class FeedKey(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     subject_type: FeedSubject = Field(sa_type=String(16))
-    subject_id: int  # a user, trainee or course id, by subject_type
+    subject_id: int  # a user, trainee or course id, or a number of days, by subject_type
     key_hash: str = Field(max_length=64)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
