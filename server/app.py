@@ -42,6 +42,7 @@ from server.errors import InvalidInput, SafetrainError
 from server.health.routes import router as health_router
 from server.outbox.background import deliver_forever
 from server.outbox.routes import router as outbox_router
+from server.regulator.routes import router as regulator_router
 from server.scheduling.feed_routes import router as feeds_router
 from server.scheduling.routes import router as scheduling_router
 from server.trainees.routes import router as trainees_router
@@ -61,6 +62,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     devices_router,
     catalog_router,
     audit_router,
+    regulator_router,
     outbox_router,
     console_router,
     console_schedule_router,

@@ -52,6 +52,10 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+# An execution option: on SQLite, transactions of connections carrying it begin deferred.
+DEFERRED = "safetrain_deferred"
+
+
 def _sqlite_setup(engine: Engine, *, immediate: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -68,7 +72,14 @@ def _sqlite_setup(engine: Engine, *, immediate: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        deferred = not immediate or conn.get_execution_options().get(DEFERRED, False)
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+def reading(engine: Engine) -> Engine:
+    """The same engine and pool for reading: on SQLite its transactions begin deferred, so a
+    reader holds a snapshot but never the write lock the writers queue for."""
+    return engine.execution_options(**{DEFERRED: True})
 
 
 def make_engine(

@@ -13,6 +13,7 @@ from server.certificates.models import (
 )
 from server.devices.models import Device, DeviceFrame, GatewayReport, StationBinding
 from server.outbox.models import OutboxEvent
+from server.regulator.models import RegulatorAccess
 from server.scheduling.models import (
     Attendance,
     ClassSession,
@@ -51,6 +52,7 @@ __all__ = [
     "LoginSession",
     "OperationCertificate",
     "OutboxEvent",
+    "RegulatorAccess",
     "Room",
     "SessionStation",
     "Station",

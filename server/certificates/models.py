@@ -43,6 +43,10 @@ class Certificate(SQLModel, table=True):
         ),
         Index("ix_certificates_change_seq", "change_seq"),
         Index("ix_certificates_valid_until", "valid_until"),
+        # The regulator's filters, and whether a certificate was superseded (server/regulator).
+        Index("ix_certificates_supersedes_id", "supersedes_id"),
+        Index("ix_certificates_status_id", "status", "id"),
+        Index("ix_certificates_issued_on", "issued_on"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
