@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.accounts.routes import router as accounts_router
 from server.assessment.attempt_routes import router as attempt_router
@@ -92,6 +94,41 @@ CONSOLE_CSP = (
 )
 
 
+HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+)
+CONSOLE_HEADERS = (
+    *HEADERS,
+    ("Content-Security-Policy", CONSOLE_CSP),
+    ("Cache-Control", "no-store"),
+)
+
+
+class SecurityHeaders:
+    """The headers every answer carries, and console pages their CSP. Plain ASGI: Starlette's
+    `@app.middleware("http")` costs a task and a stream per request (docs/benchmarks.md)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = CONSOLE_HEADERS if str(scope["path"]).startswith("/console") else HEADERS
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in extra:
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     details = []
     for err in exc.errors():
@@ -161,19 +198,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             return console_pages.error_page(request, error)
         return JSONResponse(error.body(), status_code=422)
 
-    @app.middleware("http")
-    async def _security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if _is_console(request):
-            response.headers.setdefault("Content-Security-Policy", CONSOLE_CSP)
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
+    app.add_middleware(SecurityHeaders)
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

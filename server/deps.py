@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from server.accounts import service as accounts
 from server.accounts.models import ApiToken, Role, User
 from server.audit.service import Actor
 from server.config import Settings
+from server.db import reading
 from server.errors import NotAuthenticated, NotPermitted
 
 SESSION_COOKIE = "safetrain_session"
@@ -22,7 +25,8 @@ CSRF_COOKIE = "safetrain_csrf"
 LANG_COOKIE = "safetrain_lang"
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
+    # async, having nothing to wait for: a plain def would cost every request a thread hop.
     settings: Settings = request.app.state.settings
     return settings
 
@@ -37,8 +41,29 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+@lru_cache(maxsize=8)
+def _reading(engine: Engine) -> Engine:
+    return reading(engine)
+
+
+async def get_read_session(request: Request) -> AsyncIterator[Session]:
+    """A session for routes that only read: on SQLite its transaction begins deferred, so
+    readers never queue for the write lock. Made without a thread hop (a session touches the
+    database only when used) and closed in the thread pool if the route left it open (closing
+    ends the transaction); a route that closes it itself, in its own hop, saves that one."""
+    session = Session(_reading(get_engine(request)), expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 
 def client_address(request: Request, settings: Settings) -> str:

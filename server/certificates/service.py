@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from curricula import catalogue, rule_set_on
@@ -109,7 +112,9 @@ def terms(rule_sets: tuple[RuleSet, ...], issued_on: dt.date) -> Terms:
     return Terms(rule_set, valid_until, review_due)
 
 
-def standing(cert: Certificate, on: dt.date, *, superseded: bool = False) -> Standing:
+def standing(
+    cert: Certificate | PublicRecord, on: dt.date, *, superseded: bool = False
+) -> Standing:
     if cert.status == CertificateStatus.revoked:
         return Standing.revoked
     if cert.status == CertificateStatus.suspended:
@@ -125,7 +130,7 @@ def standing(cert: Certificate, on: dt.date, *, superseded: bool = False) -> Sta
     return Standing.valid
 
 
-def _rule_set(cert: Certificate) -> RuleSet:
+def _rule_set(cert: Certificate | PublicRecord) -> RuleSet:
     found = next((r for r in catalogue().rule_sets if r.code == cert.rule_set), None)
     if found is None:  # pragma: no cover - rule sets are never removed from curricula/
         raise LookupError(f"rule set {cert.rule_set} is not in the catalogue")
@@ -180,6 +185,46 @@ def original_of(session: Session, trainee_id: int, course_id: int) -> Certificat
 
 def successor_of(session: Session, cert: Certificate) -> Certificate | None:
     return session.exec(select(Certificate).where(Certificate.supersedes_id == cert.id)).first()
+
+
+@dataclass(frozen=True)
+class PublicRecord:
+    """What the public verification reads of a certificate, and the number superseding it."""
+
+    number: str
+    status: str
+    issued_on: dt.date
+    valid_until: dt.date
+    review_due: dt.date | None
+    rule_set: str
+    document: str
+    kid: str
+    superseded_by: str | None
+
+
+_later = aliased(Certificate)
+# Built once and run as plain columns: every public look-up runs it, and building the query or
+# loading an ORM object cost more than the query itself.
+_PUBLIC_RECORD = sa_select(
+    col(Certificate.number),
+    col(Certificate.status),
+    col(Certificate.issued_on),
+    col(Certificate.valid_until),
+    col(Certificate.review_due),
+    col(Certificate.rule_set),
+    col(Certificate.document),
+    col(Certificate.kid),
+    sa_select(col(_later.number))
+    .where(col(_later.supersedes_id) == col(Certificate.id))
+    .limit(1)
+    .scalar_subquery(),
+).where(col(Certificate.number) == bindparam("number"))
+
+
+def public_record(session: Session, number: str) -> PublicRecord | None:
+    """One query: the certificate of a number and the number of the one superseding it."""
+    row = session.connection().execute(_PUBLIC_RECORD, {"number": number}).first()
+    return None if row is None else PublicRecord(*row)
 
 
 def of_trainee(session: Session, trainee_id: int) -> list[Certificate]:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from scoring.results import part_names
 from server.assessment.sittings import curriculum_of
@@ -151,47 +156,132 @@ def _jwks_at(folder: str, stamp: float) -> dict[str, Any]:
     return signing.jwks(KeyStore(folder))
 
 
-def current_jwks(settings: Settings) -> dict[str, Any]:
-    """The key set, read again only when the key folder changed (a rotation)."""
-    return _jwks_at(settings.keys_dir, _keys_stamp(settings.keys_dir))
+# Looking at the key folder costs a stat of every file: once a second is enough, since a key
+# that a document names and the set lacks sends `verification` to look again at once.
+KEYS_RECHECK_SECONDS = 1.0
 
 
-def verification(session: Session, settings: Settings, number: str) -> Verification:
-    """The public answer for a number: status and masked facts, and whether the signature holds."""
-    wanted = number.strip().upper()
-    cert = session.exec(select(Certificate).where(Certificate.number == wanted)).first()
-    if cert is None:
-        return Verification(number=wanted[:32], found=False)
+@lru_cache(maxsize=8)
+def _stamp_in(folder: str, second: int) -> float:
+    return _keys_stamp(folder)
+
+
+def _current_stamp(settings: Settings) -> float:
+    """The key folder's stamp: the key set is read again only when it changed (a rotation)."""
+    return _stamp_in(settings.keys_dir, int(time.monotonic() // KEYS_RECHECK_SECONDS))
+
+
+@dataclass(frozen=True)
+class _Signed:
+    """What a stored document says once its signature was checked: the facts the public sees."""
+
+    holds: bool  # the signature, against the key set it was checked with
+    kid: str | None  # the signing key's, when the signature holds
+    number: object  # the signed number and dates, compared with the record on every look-up
+    issued_on: object
+    valid_until: object
+    name: str  # masked
+    id_number: str  # masked
+    curriculum_title: Bilingual
+    operation_category: Bilingual | None
+    issuer: Bilingual
+
+
+class _SignatureChecks:
+    """The last checks, by the document's SHA-256, the key folder and its stamp: a record edited
+    in the database has another digest and is checked afresh, as is every record once the keys
+    change. Only the document's own facts are kept; status and dates come from the record on
+    each look-up."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._checks: OrderedDict[tuple[bytes, str, float], _Signed] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[bytes, str, float]) -> _Signed | None:
+        with self._lock:
+            found = self._checks.get(key)
+            if found is not None:
+                self._checks.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[bytes, str, float], signed: _Signed) -> None:
+        with self._lock:
+            self._checks[key] = signed
+            if len(self._checks) > self._size:
+                self._checks.popitem(last=False)
+
+
+# About 1 KB each: a base's certificates of several years fit.
+_checks = _SignatureChecks(20_000)
+
+
+def _check(document: str, jwks: dict[str, Any]) -> _Signed:
     try:
-        verified = signing.verify_document(cert.document, current_jwks(settings))
-        payload, kid = verified.payload, verified.kid
-        # The signature holds, and it is this record's: same number and dates as stored.
-        valid = (
-            payload.get("number") == cert.number
-            and payload.get("issued_on") == cert.issued_on.isoformat()
-            and payload.get("valid_until") == cert.valid_until.isoformat()
-        )
+        verified = signing.verify_document(document, jwks)
+        payload, holds, kid = verified.payload, True, verified.kid
     except signing.VerificationError:
-        payload, valid, kid = unverified_payload(cert.document), False, cert.kid
-    successor = service.successor_of(session, cert)
-    standing = service.standing(cert, service.today(), superseded=successor is not None)
+        payload, holds, kid = unverified_payload(document), False, None
     category = payload.get("operation_category")
-    return Verification(
-        number=cert.number,
-        found=True,
-        standing=standing.value,
-        standing_text=_text(standing),
+    return _Signed(
+        holds=holds,
+        kid=kid,
+        number=payload.get("number"),
+        issued_on=payload.get("issued_on"),
+        valid_until=payload.get("valid_until"),
         name=mask_name(payload["trainee"]["name"]),
         id_number=mask_id_number(payload["trainee"]["id_number"]),
         curriculum_title=Bilingual(**payload["curriculum"]["title"]),
         operation_category=None if not category else Bilingual(**category["title"]),
         issuer=Bilingual(**payload["issuer"]["name"]),
+    )
+
+
+def _signed(settings: Settings, document: str) -> _Signed:
+    digest, folder = hashlib.sha256(document.encode()).digest(), settings.keys_dir
+    stamp = _current_stamp(settings)
+    found = _checks.get((digest, folder, stamp))
+    if found is None:
+        found = _check(document, _jwks_at(folder, stamp))
+        if not found.holds and _keys_stamp(folder) != stamp:
+            # The keys changed within the last second (a rotation): check with the new set.
+            stamp = _keys_stamp(folder)
+            found = _check(document, _jwks_at(folder, stamp))
+        _checks.put((digest, folder, stamp), found)
+    return found
+
+
+def verification(session: Session, settings: Settings, number: str) -> Verification:
+    """The public answer for a number: status and masked facts, and whether the signature holds."""
+    wanted = number.strip().upper()
+    cert = service.public_record(session, wanted)
+    if cert is None:
+        return Verification(number=wanted[:32], found=False)
+    signed = _signed(settings, cert.document)
+    # The signature holds, and it is this record's: same number and dates as stored.
+    valid = (
+        signed.holds
+        and signed.number == cert.number
+        and signed.issued_on == cert.issued_on.isoformat()
+        and signed.valid_until == cert.valid_until.isoformat()
+    )
+    standing = service.standing(cert, service.today(), superseded=cert.superseded_by is not None)
+    return Verification(
+        number=cert.number,
+        found=True,
+        standing=standing.value,
+        standing_text=_text(standing),
+        name=signed.name,
+        id_number=signed.id_number,
+        curriculum_title=signed.curriculum_title,
+        operation_category=signed.operation_category,
+        issuer=signed.issuer,
         issued_on=cert.issued_on,
         valid_until=cert.valid_until,
         review_due=cert.review_due,
-        superseded_by=None if successor is None else successor.number,
+        superseded_by=cert.superseded_by,
         signature_valid=valid,
-        kid=kid,
+        kid=signed.kid or cert.kid,
     )
 
 

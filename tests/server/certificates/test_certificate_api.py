@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,12 +11,15 @@ import cv2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
-from sqlmodel import Session, func, select
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, func, select
 
 from server.accounts.models import Role
 from server.app import create_app
-from server.certificates import signing
+from server.audit.service import Actor
+from server.certificates import service as certificates
+from server.certificates import signing, views
+from server.certificates.algorithms import b64url, b64url_decode
 from server.certificates.keystore import KeyStore
 from server.certificates.models import Certificate
 from server.config import Environment, Settings
@@ -24,6 +28,8 @@ from server.trainees.models import Trainee
 from tests.factories import auth, make_token, make_trainee, make_trainee_user, make_user
 from tests.server.certificates.readiness import hours_course, ready
 from tests.server.certificates.test_pdf import decode_qr, rasterise
+
+ADMIN = Actor(name="admin", user_id=None, role="admin")
 
 
 @pytest.fixture
@@ -256,8 +262,6 @@ class TestPublicVerification:
         session.rollback()
         cert = session.exec(select(Certificate).where(Certificate.number == number)).one()
         header, payload, signature = cert.document.split(".")
-        from server.certificates.algorithms import b64url, b64url_decode
-
         body = json.loads(b64url_decode(payload))
         body["valid_until"] = "2099-12-31"
         cert.document = ".".join((header, b64url(json.dumps(body).encode()), signature))
@@ -266,6 +270,78 @@ class TestPublicVerification:
         answer = api.get(f"/api/v1/verify/{number}").json()
         assert answer["found"] and answer["signature_valid"] is False
         assert "签名校验未通过" in api.get(f"/verify/{number}").text
+
+    def test_a_record_altered_after_a_look_up_fails_its_check_all_the_same(
+        self, api: TestClient, session: Session, course: Course, trainee: Trainee
+    ) -> None:
+        number = str(issue(api, session, course, trainee)["number"])
+        assert api.get(f"/api/v1/verify/{number}").json()["signature_valid"] is True
+        session.rollback()
+        cert = session.exec(select(Certificate).where(Certificate.number == number)).one()
+        cert.valid_until = dt.date(2099, 12, 31)  # the record alone: its document is as signed
+        session.add(cert)
+        session.commit()
+        assert api.get(f"/api/v1/verify/{number}").json()["signature_valid"] is False
+        header, payload, signature = cert.document.split(".")
+        body = json.loads(b64url_decode(payload))
+        body["valid_until"] = "2099-12-31"  # and now the document to match
+        cert.document = ".".join((header, b64url(json.dumps(body).encode()), signature))
+        session.add(cert)
+        session.commit()
+        answer = api.get(f"/api/v1/verify/{number}").json()
+        assert answer["signature_valid"] is False and answer["valid_until"] == "2099-12-31"
+
+    def test_a_look_up_does_not_wait_for_a_writer(
+        self, api: TestClient, engine: Engine, session: Session, course: Course, trainee: Trainee
+    ) -> None:
+        number = str(issue(api, session, course, trainee)["number"])
+        session.rollback()
+        with engine.begin() as writer:  # on SQLite BEGIN IMMEDIATE: the write lock, held
+            writer.execute(
+                update(Certificate)
+                .where(col(Certificate.number) == number)
+                .values(status_reason="still being written")
+            )
+            answer = api.get(f"/api/v1/verify/{number}")
+        assert answer.status_code == 200 and answer.json()["signature_valid"] is True
+
+    def test_a_reissued_certificate_names_its_successor(
+        self,
+        api: TestClient,
+        cert_settings: Settings,
+        session: Session,
+        course: Course,
+        trainee: Trainee,
+    ) -> None:
+        number = str(issue(api, session, course, trainee)["number"])
+        new = certificates.reissue(session, cert_settings, ADMIN, number, reason="期满换证")
+        old = api.get(f"/api/v1/verify/{number}").json()
+        assert old["standing"] == "superseded" and old["superseded_by"] == new.number
+        assert old["signature_valid"] is True
+        current = api.get(f"/api/v1/verify/{new.number}").json()
+        assert current["standing"] == "valid" and current["superseded_by"] is None
+        assert current["signature_valid"] is True
+
+    def test_a_certificate_signed_just_after_a_key_rotation_verifies_at_once(
+        self,
+        api: TestClient,
+        cert_settings: Settings,
+        session: Session,
+        course: Course,
+        trainee: Trainee,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # The key folder is looked at once a second: here not again by itself within the test.
+        monkeypatch.setattr(views, "KEYS_RECHECK_SECONDS", 3600.0)
+        first = str(issue(api, session, course, trainee)["number"])
+        assert api.get(f"/api/v1/verify/{first}").json()["signature_valid"] is True
+        rotated = KeyStore.from_settings(cert_settings).rotate()
+        person = make_trainee(session, name="李四")
+        ready(session, course, person)
+        second = str(issue(api, session, course, person)["number"])
+        answer = api.get(f"/api/v1/verify/{second}").json()
+        assert answer["signature_valid"] is True and answer["kid"] == rotated.kid
+        assert api.get(f"/api/v1/verify/{first}").json()["signature_valid"] is True
 
     def test_look_ups_are_rate_limited_per_address(self, api: TestClient) -> None:
         codes = [api.get(f"/api/v1/verify/SAFE-2026-{n:06d}").status_code for n in range(7)]
