@@ -89,7 +89,7 @@ class Terms:
     review_due: dt.date | None
 
 
-def _review_after(rule_sets: tuple[RuleSet, ...], rule_set: RuleSet, start: dt.date) -> dt.date:
+def _review_after(rule_set: RuleSet, start: dt.date) -> dt.date:
     assert rule_set.certificate.review_interval_years is not None
     return add_years(start, rule_set.certificate.review_interval_years)
 
@@ -108,7 +108,7 @@ def terms(rule_sets: tuple[RuleSet, ...], issued_on: dt.date) -> Terms:
     valid_until = add_years(issued_on, rule.validity_years) - dt.timedelta(days=1)
     review_due = None
     if rule.review_interval_years is not None:
-        review_due = _due_if_kept(rule_sets, _review_after(rule_sets, rule_set, issued_on))
+        review_due = _due_if_kept(rule_sets, _review_after(rule_set, issued_on))
     return Terms(rule_set, valid_until, review_due)
 
 
@@ -605,7 +605,7 @@ def record_review(
             details={"required_minutes": needed, "credited_minutes": credited},
         )
     rule_sets = catalogue().rule_sets
-    next_due = _due_if_kept(rule_sets, _review_after(rule_sets, _rule_set(cert), cert.review_due))
+    next_due = _due_if_kept(rule_sets, _review_after(_rule_set(cert), cert.review_due))
     if next_due is not None and next_due > cert.valid_until:
         next_due = None  # the renewal comes first
     before = _snapshot(cert)
