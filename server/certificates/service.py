@@ -760,20 +760,20 @@ def due_within(session: Session, days: int, on: dt.date | None = None) -> list[C
     """Valid certificates whose renewal or review falls due within `days` (or is overdue)."""
     on = on or today()
     until = on + dt.timedelta(days=days)
+    successor = aliased(Certificate)
     rows = session.exec(
         select(Certificate)
         .where(
             Certificate.status == CertificateStatus.valid,
             (col(Certificate.valid_until) <= until) | (col(Certificate.review_due) <= until),
+            # Not re-issued: the newer certificate is the one that falls due.
+            ~sa_select(col(successor.id))
+            .where(col(successor.supersedes_id) == Certificate.id)
+            .exists(),
         )
         .order_by(col(Certificate.valid_until), col(Certificate.id))
     ).all()
-    superseded = set(
-        session.exec(
-            select(Certificate.supersedes_id).where(col(Certificate.supersedes_id).is_not(None))
-        ).all()
-    )
-    return [c for c in rows if c.id not in superseded]
+    return list(rows)
 
 
 def due_date(cert: Certificate) -> tuple[dt.date, str]:
