@@ -204,8 +204,9 @@ class PublicRecord:
 
 _later = aliased(Certificate)
 # Built once and run as plain columns: every public look-up runs it, and building the query or
-# loading an ORM object cost more than the query itself.
-_PUBLIC_RECORD = sa_select(
+# loading an ORM object cost more than the query itself. Look-ups arriving together share one
+# run (server/batching.py), hence the list of numbers.
+_PUBLIC_RECORDS = sa_select(
     col(Certificate.number),
     col(Certificate.status),
     col(Certificate.issued_on),
@@ -218,13 +219,16 @@ _PUBLIC_RECORD = sa_select(
     .where(col(_later.supersedes_id) == col(Certificate.id))
     .limit(1)
     .scalar_subquery(),
-).where(col(Certificate.number) == bindparam("number"))
+).where(col(Certificate.number).in_(bindparam("numbers", expanding=True)))
 
 
-def public_record(session: Session, number: str) -> PublicRecord | None:
-    """One query: the certificate of a number and the number of the one superseding it."""
-    row = session.connection().execute(_PUBLIC_RECORD, {"number": number}).first()
-    return None if row is None else PublicRecord(*row)
+def public_records(session: Session, numbers: list[str]) -> dict[str, PublicRecord]:
+    """One query: the certificates of these numbers, each with the number of the one
+    superseding it; numbers not issued are left out."""
+    if not numbers:
+        return {}
+    rows = session.connection().execute(_PUBLIC_RECORDS, {"numbers": numbers})
+    return {row[0]: PublicRecord(*row) for row in rows}
 
 
 def of_trainee(session: Session, trainee_id: int) -> list[Certificate]:

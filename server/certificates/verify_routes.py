@@ -3,10 +3,15 @@
 No login. Each client address may look up `SAFETRAIN_VERIFY_RATE_PER_MINUTE` numbers a minute
 (a moving window per server process, server/ratelimit.py), so the register cannot be walked
 by trying numbers; the answer carries only the masked facts of `views.Verification`.
+
+Both routes are async and read through a `Coalescer` (server/batching.py): look-ups arriving
+together share one thread hop and one query, which on a busy endpoint costs more than the
+look-up itself (docs/benchmarks.md, certificate verification).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +19,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
-from server.certificates.views import Verification, verification
-from server.config import Settings
-from server.deps import ReadSessionDep, SettingsDep, client_address
+from server.batching import Coalescer
+from server.certificates import service
+from server.certificates.views import Verification, normal_number, verification_of
+from server.db import reading
+from server.deps import SettingsDep, client_address
 from server.errors import TooManyAttempts
 from server.i18n import pick_language
 from server.ratelimit import MovingWindow
@@ -40,29 +46,38 @@ def _limit(request: Request, rate: int) -> None:
         )
 
 
-def _verification(session: Session, settings: Settings, number: str) -> Verification:
-    with session:  # closed in this thread hop, not in one of its own
-        return verification(session, settings, number)
+async def _look_up(request: Request, number: str) -> Verification:
+    state = request.app.state
+    if not hasattr(state, "verify_lookups"):
+        engine = reading(state.engine)
+        if engine.dialect.name == "postgresql":
+            # One statement, its own snapshot: no BEGIN and ROLLBACK round trips per batch.
+            engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+        def fetch(numbers: Sequence[str]) -> dict[str, service.PublicRecord]:
+            with Session(engine, expire_on_commit=False) as session:
+                return service.public_records(session, list(numbers))
+
+        state.verify_lookups = Coalescer(fetch)
+    wanted = normal_number(number)
+    record = await state.verify_lookups.get(wanted)
+    # The signature check runs here, on the event loop: in the worker thread it held the GIL
+    # for whole batches and the loop waited for it (bench/verify.py, first look-ups).
+    return verification_of(state.settings, record, wanted, service.today())
 
 
 @router.get("/api/v1/verify/{number}", response_model=Verification, **PUBLIC)
-async def verify_api(
-    request: Request, session: ReadSessionDep, settings: SettingsDep, number: str
-) -> Verification:
+async def verify_api(request: Request, settings: SettingsDep, number: str) -> Verification:
     """A certificate's status, masked holder, curriculum, dates and signature check."""
-    # async, with the database work in one thread hop: each hop costs about as much as the
-    # look-up itself (docs/benchmarks.md, certificate verification).
     _limit(request, settings.verify_rate_per_minute)
-    return await run_in_threadpool(_verification, session, settings, number[:40])
+    return await _look_up(request, number)
 
 
 @router.get("/verify/{number}", response_class=HTMLResponse, **PUBLIC)
-def verify_page(
-    request: Request, session: ReadSessionDep, settings: SettingsDep, number: str
-) -> HTMLResponse:
+async def verify_page(request: Request, settings: SettingsDep, number: str) -> HTMLResponse:
     """The page a phone opens from the certificate's QR code."""
     _limit(request, settings.verify_rate_per_minute)
-    found = verification(session, settings, number[:40])
+    found = await _look_up(request, number)
     lang = pick_language(request.query_params.get("lang") or settings.default_language)
     return templates.TemplateResponse(
         request,

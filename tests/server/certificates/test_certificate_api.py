@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -342,6 +344,42 @@ class TestPublicVerification:
         answer = api.get(f"/api/v1/verify/{second}").json()
         assert answer["signature_valid"] is True and answer["kid"] == rotated.kid
         assert api.get(f"/api/v1/verify/{first}").json()["signature_valid"] is True
+
+    def test_look_ups_at_the_same_moment_each_get_their_own_answer(
+        self,
+        api: TestClient,
+        cert_settings: Settings,
+        engine: Engine,
+        session: Session,
+        course: Course,
+        trainee: Trainee,
+    ) -> None:
+        first = str(issue(api, session, course, trainee)["number"])
+        person = make_trainee(session, name="李小四")
+        ready(session, course, person)
+        second = str(issue(api, session, course, person)["number"])
+        asked = [first, second, "SAFE-2026-999999", second.lower(), first] * 4
+        app = create_app(
+            settings=cert_settings.model_copy(update={"verify_rate_per_minute": 1000}),
+            engine=engine,
+        )
+
+        async def all_at_once() -> list[dict[str, object]]:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://kiosk") as client:
+                answers = await asyncio.gather(*(client.get(f"/api/v1/verify/{n}") for n in asked))
+            return [a.json() for a in answers]
+
+        answers = asyncio.run(all_at_once())
+        names = {first: "王*国", second: "李*四"}
+        for number, body in zip(asked, answers, strict=True):
+            if number.upper() in names:
+                assert body["number"] == number.upper() and body["found"] is True
+                assert body["name"] == names[number.upper()]
+            else:
+                assert body["found"] is False and body["number"] == number
+        lookups = app.state.verify_lookups
+        assert lookups.looked_up < len(asked)  # they shared fetches
 
     def test_look_ups_are_rate_limited_per_address(self, api: TestClient) -> None:
         codes = [api.get(f"/api/v1/verify/SAFE-2026-{n:06d}").status_code for n in range(7)]
