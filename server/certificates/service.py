@@ -683,6 +683,23 @@ def reissue(
         action="certificate.reissue",
         reason=why,
     )
+    # The old certificate changed too (its standing is now "superseded"): its own event, after
+    # the new one's, so a regulator syncing by seq or receiving the push learns of the
+    # successor before being told it was replaced.
+    session.flush()
+    event = audit.record(
+        session,
+        actor,
+        "certificate.supersede",
+        "certificate",
+        old.id,
+        before=_snapshot(old),
+        after={**_snapshot(old), "superseded_by": cert.number},
+        reason=why,
+    )
+    old.change_seq = event.seq
+    session.add(old)
+    outbox.enqueue(session, old, event)
     session.commit()
     session.refresh(cert)
     return cert

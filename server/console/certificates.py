@@ -63,6 +63,7 @@ STANDING_TAGS = {
 ACTIONS = {
     "certificate.issue": "ce_action_issue",
     "certificate.reissue": "ce_action_reissue",
+    "certificate.supersede": "ce_action_supersede",
     "certificate.suspend": "ce_action_suspend",
     "certificate.reinstate": "ce_action_reinstate",
     "certificate.revoke": "ce_action_revoke",
@@ -279,6 +280,8 @@ def _history(request: Request, session: Session, cert: Certificate) -> list[Hist
         change = ""
         if event.action in ("certificate.issue", "certificate.reissue"):
             change = t("ce_history_issued", until=after.get("valid_until", ""))
+        elif event.action == "certificate.supersede":
+            change = t("ce_history_superseded", number=after.get("superseded_by", ""))
         elif event.action == "certificate.review":
             next_due = after.get("review_due")
             change = t(

@@ -48,11 +48,11 @@ def certificate_record(session: Session, cert: Certificate, on: dt.date) -> dict
 
     signed = json.loads(b64url_decode(cert.document.split(".")[1]))
     trainee = trainees.get(session, cert.trainee_id)
-    superseded = certificates.successor_of(session, cert) is not None
+    successor = certificates.successor_of(session, cert)
     return {
         "number": cert.number,
         "status": str(cert.status),
-        "standing": certificates.standing(cert, on, superseded=superseded).value,
+        "standing": certificates.standing(cert, on, superseded=successor is not None).value,
         "status_reason": cert.status_reason,
         "holder": {
             "name": trainee.name,
@@ -71,6 +71,7 @@ def certificate_record(session: Session, cert: Certificate, on: dt.date) -> dict
         "valid_until": cert.valid_until.isoformat(),
         "review_due": None if cert.review_due is None else cert.review_due.isoformat(),
         "supersedes": signed.get("supersedes"),
+        "superseded_by": None if successor is None else successor.number,
         "kid": cert.kid,
         "document": cert.document,
     }

@@ -285,6 +285,7 @@ class TestLifecycle:
         )
         old = console.get(f"/console/certificates/{cert.number}").text
         assert "已换发新证" in old and f'href="/console/certificates/{new.group(1)}"' in old
+        assert "被新证替代" in old and f"由新证 {new.group(1)} 替代" in old  # in its history
 
     def test_a_trainer_records_the_authoritys_operation_certificate(
         self, console: TestClient, session: Session, cert: Certificate

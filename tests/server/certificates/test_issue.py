@@ -247,6 +247,11 @@ class TestLifecycle:
         )
         assert new.number == "SAFE-2027-000001" and new.supersedes_id == cert.id
         assert certificates.successor_of(session, cert) is not None
+        history = audit.list_events(session, entity_type="certificate", entity_id=str(cert.id))
+        assert [e.action for e in history] == ["certificate.issue", "certificate.supersede"]
+        assert history[1].reason == "期满换证" and "SAFE-2027-000001" in (history[1].after or "")
+        session.refresh(cert)
+        assert cert.change_seq == history[1].seq
         assert certificates.due_within(session, 60, on=later) == []
         with pytest.raises(Conflict):
             certificates.reissue(session, cert_settings, ADMIN, cert.number, reason="再次")

@@ -67,7 +67,7 @@ class TestEnqueue:
         assert revoked["certificate"]["standing"] == "revoked"
         assert revoked["certificate"]["status_reason"] == "证件造假"
 
-    def test_a_reissue_is_queued_on_the_new_certificate_naming_the_old(
+    def test_a_reissue_queues_the_new_certificate_then_the_old_one_superseded(
         self, session: Session, settings: Settings
     ) -> None:
         import datetime as dt
@@ -76,10 +76,17 @@ class TestEnqueue:
         new = certificates.reissue(
             session, settings, ADMIN, old.number, reason="期满换证", on=dt.date(2027, 1, 5)
         )
-        last = _rows(session)[-1]
-        body = json.loads(last.payload)
-        assert last.kind == "certificate.reissue" and last.certificate_number == new.number
+        reissued, superseded = _rows(session)[-2:]
+        assert reissued.kind == "certificate.reissue" and reissued.certificate_number == new.number
+        body = json.loads(reissued.payload)
         assert body["certificate"]["supersedes"] == old.number
+        assert body["certificate"]["superseded_by"] is None
+        assert body["reason"] == "期满换证"
+        assert superseded.kind == "certificate.supersede"
+        assert superseded.certificate_number == old.number and superseded.seq > reissued.seq
+        body = json.loads(superseded.payload)
+        assert body["certificate"]["standing"] == "superseded"
+        assert body["certificate"]["superseded_by"] == new.number
         assert body["reason"] == "期满换证"
 
     def test_a_refused_change_queues_nothing(self, session: Session, settings: Settings) -> None:

@@ -95,17 +95,19 @@ class TestSync:
             (number, last.change_seq, "valid"),
         ]
 
-    def test_a_reissue_comes_as_the_new_certificate_naming_the_old(
+    def test_a_reissue_comes_as_the_new_certificate_then_the_old_one_superseded(
         self, api: TestClient, session: Session, cert_settings: Any, world: World
     ) -> None:
         auth = headers(session)
         _, since = sync(api, auth)
-        new = certificates.reissue(
-            session, cert_settings, ADMIN, world.number("valid"), reason="换证"
-        )
+        old = world.number("valid")
+        new = certificates.reissue(session, cert_settings, ADMIN, old, reason="换证")
         received, _ = sync(api, auth, since)
-        assert [r["number"] for r in received][-1] == new.number
-        assert received[-1]["supersedes"] == world.number("valid")
+        assert [r["number"] for r in received] == [new.number, old]
+        assert received[0]["supersedes"] == old and received[0]["standing"] == "valid"
+        assert received[1]["standing"] == "superseded"
+        assert received[1]["superseded_by"] == new.number
+        assert received[0]["change_seq"] < received[1]["change_seq"]
 
     def test_certificates_sharing_a_change_seq_are_never_split_between_pages(
         self, api: TestClient, session: Session, world: World
