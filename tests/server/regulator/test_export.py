@@ -108,6 +108,19 @@ class TestCsv:
         assert records[world.number("other")]["employer"] == "=HYPERLINK(1)"  # NDJSON: as is
         assert records[world.number("valid")]["status_reason"] == reason
 
+    def test_backslashes_and_control_characters_come_out_as_json_escapes(
+        self, api: TestClient, session: Session, world: World
+    ) -> None:
+        # \x01 and \x02 are the quote and delimiter the PostgreSQL export gives COPY.
+        odd = 'C:\\厂区\\"A"\x01\x02\t末'
+        table = Employer.__table__  # type: ignore[attr-defined]
+        session.execute(update(table).where(table.c.name == EMPLOYER_B).values(name=odd))
+        session.commit()
+        lines = api.get(URL, params={"format": "ndjson"}, headers=headers(session)).content
+        records = {r["number"]: r for r in map(json.loads, lines.splitlines())}
+        assert records[world.number("other")]["employer"] == odd
+        assert b"\x01" not in lines and b"\x02" not in lines
+
     def test_every_formula_start_is_guarded_and_nothing_else(
         self, api: TestClient, session: Session, world: World
     ) -> None:
