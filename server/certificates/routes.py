@@ -12,7 +12,12 @@ from sqlmodel import col, select
 from server.accounts.models import Role
 from server.certificates import pdf, service
 from server.certificates.models import Certificate, OperationCertificate
-from server.certificates.views import CertificatePublic, certificate_public, pdf_view
+from server.certificates.views import (
+    CertificatePublic,
+    certificate_public,
+    certificates_public,
+    pdf_view,
+)
 from server.deps import STAFF, PrincipalDep, SessionDep, SettingsDep, allow
 from server.errors import NotPermitted
 
@@ -102,7 +107,7 @@ def list_certificates(
     if course_id is not None:
         query = query.where(Certificate.course_id == course_id)
     rows = session.exec(query.limit(1000)).all()
-    return CertificateList(data=[certificate_public(session, settings, c) for c in rows])
+    return CertificateList(data=certificates_public(session, settings, rows))
 
 
 @router.get(
@@ -117,7 +122,7 @@ def due_certificates(
 ) -> CertificateList:
     """Valid certificates whose review or renewal falls due within `days` (or is overdue)."""
     return CertificateList(
-        data=[certificate_public(session, settings, c) for c in service.due_within(session, days)]
+        data=certificates_public(session, settings, service.due_within(session, days))
     )
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import String, bindparam
+from sqlalchemy import any_ as sa_any
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -219,7 +220,13 @@ _PUBLIC_RECORDS = sa_select(
     .where(col(_later.supersedes_id) == col(Certificate.id))
     .limit(1)
     .scalar_subquery(),
-).where(col(Certificate.number).in_(bindparam("numbers", expanding=True)))
+)
+_IN_LIST = _PUBLIC_RECORDS.where(col(Certificate.number).in_(bindparam("numbers", expanding=True)))
+# On PostgreSQL one array parameter: the same statement text for every batch size, so psycopg
+# prepares it once instead of planning each size anew.
+_ANY_ARRAY = _PUBLIC_RECORDS.where(
+    col(Certificate.number) == sa_any(bindparam("numbers", type_=postgresql.ARRAY(String)))
+)
 
 
 def public_records(session: Session, numbers: list[str]) -> dict[str, PublicRecord]:
@@ -227,7 +234,9 @@ def public_records(session: Session, numbers: list[str]) -> dict[str, PublicReco
     superseding it; numbers not issued are left out."""
     if not numbers:
         return {}
-    rows = session.connection().execute(_PUBLIC_RECORDS, {"numbers": numbers})
+    connection = session.connection()
+    query = _ANY_ARRAY if connection.dialect.name == "postgresql" else _IN_LIST
+    rows = connection.execute(query, {"numbers": numbers})
     return {row[0]: PublicRecord(*row) for row in rows}
 
 

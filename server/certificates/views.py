@@ -10,13 +10,14 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from scoring.results import part_names
 from server.assessment.sittings import curriculum_of
@@ -28,6 +29,7 @@ from server.certificates.service import STANDING_TEXT, Standing
 from server.config import Settings
 from server.trainees import service as trainees
 from server.trainees.identity import mask_id_number
+from server.trainees.models import Trainee
 
 
 class Bilingual(BaseModel):
@@ -107,12 +109,36 @@ def _text(standing: Standing) -> Bilingual:
 def certificate_public(
     session: Session, settings: Settings, cert: Certificate, on: dt.date | None = None
 ) -> CertificatePublic:
+    return certificates_public(session, settings, [cert], on)[0]
+
+
+def certificates_public(
+    session: Session, settings: Settings, certs: Sequence[Certificate], on: dt.date | None = None
+) -> list[CertificatePublic]:
+    """`certificate_public` of each, with two queries for all (successors, holders)."""
+    if not certs:
+        return []
+    ids = [c.id for c in certs]
+    successors = {
+        s.supersedes_id: s
+        for s in session.exec(select(Certificate).where(col(Certificate.supersedes_id).in_(ids)))
+    }
+    wanted = {c.trainee_id for c in certs}
+    holders = {t.id: t for t in session.exec(select(Trainee).where(col(Trainee.id).in_(wanted)))}
     on = on or service.today()
-    successor = service.successor_of(session, cert)
+    return [_public(settings, c, successors.get(c.id), holders[c.trainee_id], on) for c in certs]
+
+
+def _public(
+    settings: Settings,
+    cert: Certificate,
+    successor: Certificate | None,
+    trainee: Trainee,
+    on: dt.date,
+) -> CertificatePublic:
     standing = service.standing(cert, on, superseded=successor is not None)
     payload = unverified_payload(cert.document)
     previous = payload.get("supersedes")
-    trainee = trainees.get(session, cert.trainee_id)
     due_on, due_kind = service.due_date(cert)
     title = payload["curriculum"]["title"]
     return CertificatePublic(

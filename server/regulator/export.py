@@ -149,6 +149,7 @@ def _json_line(columns: list[tuple[str, ColumnElement[Any], str]]) -> ColumnElem
     pieces: list[Any] = []
     for i, (name, expr, kind) in enumerate(columns):
         pieces.append(literal(("{" if i == 0 else ",") + f'"{name}":', String))
+        value: ColumnElement[Any]
         if kind in (TEXT, QUOTED):
             value = cast(func.to_json(expr), Text)
         elif kind == NUMBER:
