@@ -68,6 +68,10 @@ class Coalescer(Generic[K, V]):
                         if not future.done():
                             future.set_exception(error)
                     continue
+                except BaseException:  # this task cancelled (shutdown): its callers with it
+                    for _, future in batch:
+                        future.cancel()
+                    raise
                 self.batches += 1
                 self.looked_up += len(keys)
                 for key, future in batch:

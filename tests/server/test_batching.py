@@ -114,6 +114,26 @@ def test_a_caller_that_goes_away_does_not_disturb_the_others() -> None:
     asyncio.run(scenario())
 
 
+def test_callers_waiting_on_a_cancelled_fetch_are_cancelled_too() -> None:
+    async def scenario() -> None:
+        fetch = Squares()
+        fetch.release.clear()
+        lookups: Coalescer[int, int] = Coalescer(fetch)
+        inflight = asyncio.create_task(lookups.get(1))
+        await _entered(fetch)
+        queued = asyncio.create_task(lookups.get(2))
+        await asyncio.sleep(0.01)
+        assert lookups._task is not None
+        lookups._task.cancel()  # as at shutdown
+        for task in (inflight, queued):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        fetch.release.set()
+        assert await lookups.get(3) == 9  # and the next look-up starts afresh
+
+    asyncio.run(scenario())
+
+
 def test_a_coalescer_outlives_the_loop_it_was_used_on() -> None:
     fetch = Squares()
     lookups: Coalescer[int, int] = Coalescer(fetch)
