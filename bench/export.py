@@ -265,7 +265,7 @@ def fill(engine: Engine, rows: int) -> None:
         cur = raw.cursor()
         if engine.dialect.name == "postgresql":
             for name, columns, data in tables:
-                with cur.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+                with cur.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
                     for row in data:
                         copy.write_row(row)
                 cur.execute(

@@ -89,9 +89,9 @@ def prepare(session: Session) -> int:
         scheduling.create_station(
             session,
             ACTOR,
-            StationCreate(code=code, kind="vr_pod", name=f"VR {pod}"),  # type: ignore[arg-type]
+            StationCreate(code=code, kind="vr_pod", name=f"VR {pod}"),
         )
-        create_device(session, ACTOR, DeviceCreate(code=code, kind="vr_pod", station=code))  # type: ignore[arg-type]
+        create_device(session, ACTOR, DeviceCreate(code=code, kind="vr_pod", station=code))
         person = trainees.register(
             session,
             ACTOR,
