@@ -26,6 +26,7 @@ from sqlmodel import Session
 
 from server import migrate
 from server.app import create_app
+from server.certificates.keystore import KeyStore
 from server.config import Environment, Settings
 from server.db import make_engine
 from tests import pgcluster
@@ -124,6 +125,16 @@ def session(db_url: str) -> Iterator[Session]:
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     return Settings(database_url=db_url, environment=Environment.test)
+
+
+@pytest.fixture
+def cert_settings(db_url: str, tmp_path: Path) -> Settings:
+    """Settings with a key store of its own (one signing key), for certificates."""
+    settings = Settings(
+        database_url=db_url, environment=Environment.test, keys_dir=str(tmp_path / "keys")
+    )
+    KeyStore.from_settings(settings).ensure()
+    return settings
 
 
 @pytest.fixture

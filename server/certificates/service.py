@@ -544,7 +544,7 @@ def change_status(
     if cert.status not in allowed:
         raise Conflict(
             f"证书 {cert.number} 当前为「{STANDING_TEXT[Standing(cert.status)][0]}」，不能{_MOVE_ZH[move]}",
-            f"certificate {cert.number} is {cert.status}: it cannot be {_MOVE_EN[move]}",
+            f"certificate {cert.number} is {cert.status}: it cannot be {MOVE_DONE[move]}",
             code="bad_status",
             details={"status": str(cert.status)},
         )
@@ -573,7 +573,8 @@ def change_status(
 
 
 _MOVE_ZH = {"suspend": "暂停", "reinstate": "恢复", "revoke": "撤销"}
-_MOVE_EN = {"suspend": "suspended", "reinstate": "reinstated", "revoke": "revoked"}
+# The past participle of each move: in messages, and as the console's "done" notice.
+MOVE_DONE = {"suspend": "suspended", "reinstate": "reinstated", "revoke": "revoked"}
 
 
 def record_review(

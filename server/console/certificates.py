@@ -520,8 +520,7 @@ async def _status_change(
             raise
         errors = _after(request, exc, {"reason": "reason"})
         return _refused(request, session, settings, login, number, move, form, errors, exc.status)
-    past = {"suspend": "suspended", "reinstate": "reinstated", "revoke": "revoked"}[move]
-    return _done(cert.number, past)
+    return _done(cert.number, service.MOVE_DONE[move])
 
 
 @router.post("/certificates/{number}/suspend", **ADMIN_FORMS)

@@ -8,7 +8,6 @@ import datetime as dt
 import io
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import icalendar
 import pytest
@@ -24,7 +23,7 @@ from server.certificates import service as certificates
 from server.certificates import signing
 from server.certificates.keystore import KeyStore
 from server.certificates.models import Certificate, CertificateStatus, OperationCertificate
-from server.config import Environment, Settings
+from server.config import Settings
 from server.scheduling.models import Course
 from server.trainees.models import Trainee
 from tests.factories import enrol, form_token, log_in, make_trainee, make_user
@@ -32,15 +31,6 @@ from tests.server.certificates.readiness import attend_all, hours_course, ready
 from tests.server.test_console_schedule import row_of, tables
 
 ADMIN = Actor(name="admin", user_id=None, role="admin")
-
-
-@pytest.fixture
-def cert_settings(db_url: str, tmp_path: Path) -> Settings:
-    settings = Settings(
-        database_url=db_url, environment=Environment.test, keys_dir=str(tmp_path / "keys")
-    )
-    KeyStore.from_settings(settings).ensure()
-    return settings
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from server.certificates import signing, views
 from server.certificates.algorithms import b64url, b64url_decode
 from server.certificates.keystore import KeyStore
 from server.certificates.models import Certificate
-from server.config import Environment, Settings
+from server.config import Settings
 from server.scheduling.models import Course
 from server.trainees.models import Trainee
 from tests.factories import auth, make_token, make_trainee, make_trainee_user, make_user
@@ -35,15 +35,9 @@ ADMIN = Actor(name="admin", user_id=None, role="admin")
 
 
 @pytest.fixture
-def cert_settings(db_url: str, tmp_path: Path) -> Settings:
-    settings = Settings(
-        database_url=db_url,
-        environment=Environment.test,
-        keys_dir=str(tmp_path / "keys"),
-        verify_rate_per_minute=5,
-    )
-    KeyStore.from_settings(settings).ensure()
-    return settings
+def cert_settings(cert_settings: Settings) -> Settings:
+    """The shared certificate settings, with a verification limit a test can reach."""
+    return cert_settings.model_copy(update={"verify_rate_per_minute": 5})
 
 
 @pytest.fixture

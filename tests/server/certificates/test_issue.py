@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session, func, select
@@ -16,7 +15,7 @@ from server.certificates import signing
 from server.certificates.keystore import KeyStore
 from server.certificates.models import Certificate, CertificateCounter, CertificateStatus
 from server.certificates.service import Standing
-from server.config import Environment, Settings
+from server.config import Settings
 from server.db import make_engine
 from server.errors import Conflict, InvalidInput
 from server.scheduling.models import Course
@@ -24,15 +23,6 @@ from tests.factories import make_trainee
 from tests.server.certificates.readiness import attend_all, hours_course, ready
 
 ADMIN = Actor(name="admin", user_id=None, role="admin")
-
-
-@pytest.fixture
-def cert_settings(db_url: str, tmp_path: Path) -> Settings:
-    settings = Settings(
-        database_url=db_url, environment=Environment.test, keys_dir=str(tmp_path / "keys")
-    )
-    KeyStore.from_settings(settings).ensure()
-    return settings
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,8 +11,7 @@ from sqlmodel import Session
 
 from server.accounts import service as accounts
 from server.app import create_app
-from server.certificates.keystore import KeyStore
-from server.config import Environment, Settings
+from server.config import Settings
 from tests.server.regulator.world import World, build
 
 
@@ -21,15 +19,6 @@ from tests.server.regulator.world import World, build
 def _quick_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     """The courses' trainers get passwords nobody logs in with here: skip argon2's half second."""
     monkeypatch.setattr(accounts, "hash_password", lambda password: f"not-hashed:{len(password)}")
-
-
-@pytest.fixture
-def cert_settings(db_url: str, tmp_path: Path) -> Settings:
-    settings = Settings(
-        database_url=db_url, environment=Environment.test, keys_dir=str(tmp_path / "keys")
-    )
-    KeyStore.from_settings(settings).ensure()
-    return settings
 
 
 @pytest.fixture
