@@ -121,6 +121,25 @@ def run_threads(targets: list[Callable[[], None]]) -> None:
         raise errors[0]
 
 
+def read_while_writing(reader: Reader, writers: list[Callable[[], None]]) -> None:
+    """The writers in threads of their own; the reader polls until they are done, then
+    catches up."""
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            reader.poll()
+        reader.catch_up()
+
+    def write_all() -> None:
+        try:
+            run_threads(writers)
+        finally:
+            done.set()
+
+    run_threads([read, write_all])
+
+
 def _issued(session: Session, settings: Settings, count: int) -> list[str]:
     """`count` certificates issued one after another; their numbers."""
     course = hours_course(session, starts_on="2026-10-01")
@@ -164,7 +183,6 @@ class TestConcurrentSync:
         assert course.id is not None
         history: list[Change] = []
         lock = threading.Lock()
-        done = threading.Event()
 
         def writer(n: int) -> Callable[[], None]:
             def run() -> None:
@@ -195,19 +213,7 @@ class TestConcurrentSync:
             return run
 
         reader = Reader(api, headers(session))
-
-        def read() -> None:
-            while not done.is_set():
-                reader.poll()
-            reader.catch_up()
-
-        def write_all() -> None:
-            try:
-                run_threads([writer(n) for n in range(self.WRITERS)])
-            finally:
-                done.set()
-
-        run_threads([read, write_all])
+        read_while_writing(reader, [writer(n) for n in range(self.WRITERS)])
         changes = self.WRITERS * self.PER_WRITER * (1 + self.MOVES)
         assert len(history) == changes
         assert problems(history, reader.pages, database(session)) == []
@@ -232,7 +238,6 @@ class TestTheCheckCanFail:
         session.commit()
         history: list[Change] = [(n, s, st) for n, (s, st) in database(session).items()]
         lock = threading.Lock()
-        done = threading.Event()
 
         def writer(k: int) -> Callable[[], None]:
             def run() -> None:
@@ -254,19 +259,7 @@ class TestTheCheckCanFail:
             return run
 
         reader = Reader(api, headers(session))
-
-        def read() -> None:
-            while not done.is_set():
-                reader.poll()
-            reader.catch_up()
-
-        def write_all() -> None:
-            try:
-                run_threads([writer(k) for k in range(4)])
-            finally:
-                done.set()
-
-        run_threads([read, write_all])
+        read_while_writing(reader, [writer(k) for k in range(4)])
         found = problems(history, reader.pages, database(session))
         assert any(p.startswith("missed:") for p in found), found
 
