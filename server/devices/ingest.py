@@ -81,6 +81,11 @@ REQUIRED: dict[str, dict[str, _Check]] = {
     },
     "fault": {"code": _is_str, "msg": lambda v: isinstance(v, str)},
 }
+# A camera reads a result off a screen (QR) or an LED display: it has no error or veto list, no
+# badge, no duration, and a display has no pass/fail. Those fields may be absent — scoring takes
+# them as unknown, never invented — but are checked when present. A camera reports results only.
+CAMERA_SOURCES = frozenset({"camera-qr", "camera-7seg"})
+CAMERA_OPTIONAL = frozenset({"badge", "passed", "duration_s", "errors", "veto"})
 
 
 @dataclass(frozen=True)
@@ -143,8 +148,13 @@ def _check(item: Any, devices: Mapping[str, tuple[Device, str]]) -> dict[str, An
         raise Rejected("bad_seq")
     if key != f"{dev}:{boot}:{seq}":
         raise Rejected("key_mismatch")
+    camera = source in CAMERA_SOURCES
+    if camera and kind != "result":
+        raise Rejected("not_a_camera_type")
     for name, ok in REQUIRED[kind].items():
         if name not in frame:
+            if camera and name in CAMERA_OPTIONAL:
+                continue
             raise Rejected(f"missing_field:{name}")
         if not ok(frame[name]):
             raise Rejected(f"bad_field:{name}")

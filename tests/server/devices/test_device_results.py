@@ -77,12 +77,16 @@ def result_frame(
 
 
 def item(
-    frame: dict[str, Any], *, key: str | None = None, station: str = "VR-03"
+    frame: dict[str, Any],
+    *,
+    key: str | None = None,
+    station: str = "VR-03",
+    source: str = "serial",
 ) -> dict[str, Any]:
     return {
         "key": key or f"{frame['dev']}:{frame['boot']}:{frame['seq']}",
         "station": station,
-        "source": "serial",
+        "source": source,
         "received_at": "2026-12-01T02:00:05Z",
         "frame": frame,
     }
@@ -181,6 +185,49 @@ class TestBatch:
             headers={**auth(gateway), "content-type": "application/json"},
         )
         assert garbage.status_code == 422
+
+
+class TestCameraReadings:
+    """A camera reads a score off a screen or display: no error list, veto, badge or duration,
+    and from an LED display no pass/fail. Those may be absent; the rest may not."""
+
+    def test_a_reading_without_the_fields_a_camera_cannot_see_is_accepted(
+        self, client: TestClient, session: Session, gateway: str, pod: Device
+    ) -> None:
+        unseen = ("badge", "passed", "duration_s", "errors", "veto")
+        seven_seg = {k: v for k, v in result_frame(1).items() if k not in unseen}
+        qr = {k: v for k, v in result_frame(2).items() if k not in unseen[2:]}
+        answers = post(
+            client,
+            gateway,
+            [item(seven_seg, source="camera-7seg"), item(qr, source="camera-qr")],
+        )
+        assert [a["status"] for a in answers] == ["accepted", "accepted"]
+        session.rollback()
+        rows = session.exec(select(DeviceFrame).order_by(DeviceFrame.seq)).all()
+        assert [r.source for r in rows] == ["camera-7seg", "camera-qr"]
+
+    def test_what_a_camera_reads_is_still_required_and_checked(
+        self, client: TestClient, session: Session, gateway: str, pod: Device
+    ) -> None:
+        no_score = {k: v for k, v in result_frame(1).items() if k != "score"}
+        answers = post(
+            client,
+            gateway,
+            [
+                item(no_score, source="camera-7seg"),
+                item(result_frame(2, passed="yes"), source="camera-qr"),
+                item({k: v for k, v in result_frame(3).items() if k != "passed"}),
+                item({**result_frame(4), "t": "start"}, source="camera-qr"),
+            ],
+        )
+        assert [(a["status"], a["reason"]) for a in answers] == [
+            ("rejected", "missing_field:score"),
+            ("rejected", "bad_field:passed"),
+            ("rejected", "missing_field:passed"),  # a serial device always says
+            ("rejected", "not_a_camera_type"),
+        ]
+        assert stored(session) == 0
 
 
 class TestAttribution:
