@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devices.camera.config import CameraConfig, needs_keys, parse_cameras
 from devices.codec import DEFAULT_BAUD, DEVICE_KINDS
 from devices.connection import Station
 
 STATION_CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{0,15}")
-GATEWAY_KEYS = {"name", "server_url", "spool", "status_port"}
+SCENARIO_CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{0,15}")
+GATEWAY_KEYS = {"name", "server_url", "spool", "status_port", "device_keys"}
 STATION_KEYS = {"code", "kind", "url", "baud"}
 
 
@@ -49,6 +51,8 @@ class GatewayConfig:
     server_url: str | None = None
     spool: Path | None = None
     status_port: int | None = None
+    cameras: tuple[CameraConfig, ...] = ()
+    device_keys: Path | None = None  # the pods' result-QR keys (docs/cameras.md)
 
 
 def load_config(path: str | Path) -> GatewayConfig:
@@ -65,8 +69,8 @@ def load_config(path: str | Path) -> GatewayConfig:
 
 def parse_config(data: dict[str, Any], path: Path) -> GatewayConfig:
     problems: list[str] = []
-    for key in sorted(set(data) - {"gateway", "station"}):
-        problems.append(f"{key}: unknown key (expected [gateway] and [[station]])")
+    for key in sorted(set(data) - {"gateway", "station", "camera"}):
+        problems.append(f"{key}: unknown key (expected [gateway], [[station]] and [[camera]])")
     gateway = data.get("gateway", {})
     if not isinstance(gateway, dict):
         problems.append("gateway: must be a table")
@@ -88,9 +92,24 @@ def parse_config(data: dict[str, Any], path: Path) -> GatewayConfig:
     if status_port is not None and (type(status_port) is not int or not 0 <= status_port <= 65535):
         problems.append("gateway.status_port: must be a port number 0…65535 (0: any free port)")
 
+    cameras = parse_cameras(
+        data.get("camera", []),
+        problems,
+        station_code=STATION_CODE,
+        device_code=STATION_CODE,
+        scenario_code=SCENARIO_CODE,
+    )
+    device_keys = gateway.get("device_keys")
+    if device_keys is not None and (not isinstance(device_keys, str) or not device_keys):
+        problems.append("gateway.device_keys: must be a file path")
+    elif device_keys is None and needs_keys(data.get("camera")):
+        problems.append(
+            "gateway.device_keys: a camera reads result QR codes: name the pods' key "
+            "file (safetrain camera keys --help)"
+        )
     entries = data.get("station", [])
-    if not isinstance(entries, list) or not entries:
-        problems.append("station: at least one [[station]] is needed")
+    if not isinstance(entries, list) or (not entries and "camera" not in data):
+        problems.append("station: at least one [[station]] or [[camera]] is needed")
         entries = []
     stations: list[Station] = []
     seen_codes: dict[str, int] = {}
@@ -135,4 +154,6 @@ def parse_config(data: dict[str, Any], path: Path) -> GatewayConfig:
         server_url=server_url,
         spool=Path(spool) if spool else None,
         status_port=status_port,
+        cameras=cameras,
+        device_keys=Path(device_keys) if device_keys else None,
     )

@@ -107,3 +107,105 @@ class TestErrors:
         path.write_text('[[station]]\ncode = "VR-01"\nkind = "vr_pod"\nurl = "loop://"\n')
         config = load_config(path)
         assert config.name == "hall7" and config.server_url is None and config.spool is None
+
+
+CAMERAS = """
+[gateway]
+device_keys = "/etc/safetrain/device-keys.toml"
+
+[[camera]]
+station = "VR-07"
+url = "rtsp://10.20.1.57/stream1"
+reads = "qr"
+roi = [400, 120, 480, 480]
+
+[[camera]]
+station = "MECH-02"
+url = "cam://0"
+reads = "7seg"
+scenario = "MECH-PINCH"
+max = 100
+digits = 3
+decimals = 1
+markers = [0, 1, 2, 3]
+corners = [[412, 220], [868, 226], [866, 402], [410, 396]]
+"""
+
+
+class TestCameras:
+    def test_cameras_alone_make_a_hall(self, tmp_path: Path) -> None:
+        config = load_config(write(tmp_path, CAMERAS))
+        assert config.stations == ()
+        assert config.device_keys == Path("/etc/safetrain/device-keys.toml")
+        qr, seven = config.cameras
+        assert (qr.name, qr.reads, qr.roi, qr.devices) == (
+            "VR-07-qr",
+            "qr",
+            (400, 120, 480, 480),
+            ("VR-07",),
+        )
+        assert (seven.device, seven.scenario, seven.max, seven.digits, seven.decimals) == (
+            "MECH-02",
+            "MECH-PINCH",
+            100.0,
+            3,
+            1,
+        )
+        assert seven.markers == (0, 1, 2, 3) and seven.stable_frames == 5
+        assert seven.corners == ((412, 220), (868, 226), (866, 402), (410, 396))
+
+    def test_every_bad_camera_key_is_named(self, tmp_path: Path) -> None:
+        path = write(
+            tmp_path,
+            """
+            [[camera]]
+            station = "VR-07"
+            url = "cam://0"
+            reads = "qr"
+            roi = [1, 2, 0, 4]
+            digits = 3
+            [[camera]]
+            station = "MECH-02"
+            url = ""
+            reads = "7seg"
+            scenario = "pinch"
+            max = 0
+            digits = 3
+            decimals = 3
+            corners = [[1, 2], [3, 4], [5, 6]]
+            stable_frames = 1
+            [[camera]]
+            station = "X-1"
+            url = "cam://1"
+            reads = "ocr"
+            """,
+        )
+        with pytest.raises(ConfigError) as caught:
+            load_config(path)
+        text = str(caught.value)
+        for expected in (
+            "gateway.device_keys: a camera reads result QR codes",
+            "camera[0:VR-07].roi: must be [x, y, width, height]",
+            "camera[0:VR-07].digits: unknown key for reads = 'qr'",
+            "camera[1:MECH-02].url",
+            "camera[1:MECH-02].scenario",
+            "camera[1:MECH-02].max",
+            "camera[1:MECH-02].decimals: must be 0 … 2",
+            "camera[1:MECH-02].corners: must be four [x, y] points",
+            "camera[1:MECH-02].stable_frames",
+            "camera[2:X-1].reads: must be one of qr, 7seg",
+        ):
+            assert expected in text, expected
+
+    def test_a_seven_segment_camera_needs_markers_or_corners(self, tmp_path: Path) -> None:
+        text = CAMERAS.replace("markers = [0, 1, 2, 3]\n", "").replace(
+            "corners = [[412, 220], [868, 226], [866, 402], [410, 396]]\n", ""
+        )
+        with pytest.raises(ConfigError, match=r"camera\[1:MECH-02\]: give markers"):
+            load_config(write(tmp_path, text))
+
+    def test_two_cameras_of_one_name(self, tmp_path: Path) -> None:
+        one = '[[camera]]\nstation = "VR-07"\nurl = "cam://0"\nreads = "qr"\n'
+        text = '[gateway]\ndevice_keys = "k.toml"\n' + one + one.replace("cam://0", "cam://1")
+        with pytest.raises(ConfigError, match=r"camera\[1:VR-07\].name: VR-07-qr is also"):
+            load_config(write(tmp_path, text))
