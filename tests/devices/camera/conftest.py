@@ -7,7 +7,6 @@ It can be stopped (the cable pulled) and started again on the same port.
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,10 +24,11 @@ def no_source_left_open() -> Iterator[None]:
     before = set(open_sources())
     yield
     left = [source for source in open_sources() if source not in before]
+    named = ", ".join(repr(source) for source in left)
     for source in left:
         source.close()
     if left:
-        pytest.fail(f"frame sources left open: {left}")
+        pytest.fail(f"frame sources left open: {named}")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -117,10 +117,6 @@ class MjpegCamera:
         assert self._thread is not None
         self._thread.join()
         self._server = None
-
-    def refuses(self) -> bool:
-        with socket.socket() as probe:
-            return probe.connect_ex(("127.0.0.1", self.port)) != 0
 
 
 @pytest.fixture
