@@ -79,7 +79,8 @@ def noise(frame: Frame, rng: np.random.Generator, sigma: float) -> Frame:
     cv2.setRNGSeed(int(rng.integers(0, 2**31 - 1)))
     cv2.randn(grain, np.array([0.0]), np.array([sigma]))
     noisy = cv2.add(flat.astype(np.float32), grain) + 0.5  # rounds, not truncates
-    return np.clip(noisy, 0, 255).astype(np.uint8).reshape(frame.shape)
+    out: Frame = np.clip(noisy, 0, 255).astype(np.uint8).reshape(frame.shape)
+    return out
 
 
 def glare(frame: Frame, rng: np.random.Generator, peak: float) -> Frame:
