@@ -19,7 +19,7 @@ border that wide, its inner corner on the window's corner).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -247,7 +247,7 @@ class DisplaySpec:
     digits: int
     decimals: int = 0
     markers: tuple[int, int, int, int] | None = (0, 1, 2, 3)
-    corners: Corners | None = None
+    corners: tuple[Point, ...] | None = None  # four: TL TR BR BL
     dictionary: str = "DICT_4X4_50"
     stable_frames: int = 5
     lit: Lit = "auto"
@@ -315,38 +315,19 @@ class DisplaySpec:
         """The cell whose decimal point is lit when a value shows (None: no decimals)."""
         return self.digits - 1 - self.decimals if self.decimals else None
 
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> DisplaySpec:
-        """A spec from a station's `[station.display]` TOML table (see `to_toml`)."""
-        known = {"digits", "decimals", "markers", "corners", "dictionary", "stable_frames", "lit"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise DisplaySpecError(
-                f"{', '.join(unknown)}: 未知的键 / unknown key (known: {', '.join(sorted(known))})"
-            )
-        if "digits" not in data:
-            raise DisplaySpecError("digits: 缺少 / missing")
-        args = dict(data)
-        if args.get("markers") is not None:
-            args["markers"] = tuple(args["markers"])
-        if args.get("corners") is not None:
-            args["corners"] = tuple(tuple(p) for p in args["corners"])
-        return cls(**args)
-
-    def to_toml(self) -> str:
-        """The `[station.display]` table that configures this display."""
-        lines = ["[station.display]", f"digits = {self.digits}", f"decimals = {self.decimals}"]
+    def toml_keys(self) -> str:
+        """This display's keys of a `reads = "7seg"` [[camera]] table in stations.toml
+        (devices/camera/config.py)."""
+        lines = [f"digits = {self.digits}", f"decimals = {self.decimals}"]
         if self.markers is not None:
-            lines.append(f"markers = [{', '.join(str(i) for i in self.markers)}]")
-            if self.dictionary != "DICT_4X4_50":
-                lines.append(f'dictionary = "{self.dictionary}"')
+            lines.append(
+                f"markers = [{', '.join(str(i) for i in self.markers)}]  # 左上 右上 右下 左下 TL TR BR BL"
+            )
         if self.corners is not None:
             pts = ", ".join(f"[{x:.1f}, {y:.1f}]" for x, y in self.corners)
             lines.append(f"corners = [{pts}]  # 左上 右上 右下 左下 TL TR BR BL")
         if self.stable_frames != 5:
             lines.append(f"stable_frames = {self.stable_frames}")
-        if self.lit != "auto":
-            lines.append(f'lit = "{self.lit}"')
         return "\n".join(lines) + "\n"
 
 
@@ -411,7 +392,15 @@ class SevenSegReader:
     when it is accepted.
     """
 
-    def __init__(self, spec: DisplaySpec, layout: DigitLayout = DIGIT_LAYOUT) -> None:
+    def __init__(
+        self,
+        spec: DisplaySpec,
+        layout: DigitLayout = DIGIT_LAYOUT,
+        *,
+        last_accepted: Decimal | None = None,
+    ) -> None:
+        """`last_accepted`: the value accepted before a restart, so that the same value still
+        on the display is not taken again."""
         self.spec = spec
         self.layout = layout
         self._points = sample_points(spec.digits, layout)
@@ -431,8 +420,8 @@ class SevenSegReader:
         # the acceptance rule's state
         self._run: str | None = None
         self._run_length = 0
-        self._accepted: Decimal | None = None
-        self._blank_since = True  # nothing accepted yet: the first value needs no blank before it
+        self._accepted = last_accepted
+        self._blank_since = last_accepted is None  # the first value needs no blank before it
 
     # --- public ----------------------------------------------------------------------------------
 

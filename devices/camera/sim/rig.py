@@ -40,7 +40,7 @@ FRAME_SIZE = (1280, 720)
 COLOURS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
     # lit, unlit (BGR): an unlit segment is a faint tint of its colour over the dark window
     "red": ((40, 34, 236), (33, 31, 50)),
-    "green": ((70, 232, 60), (34, 48, 32)),
+    "green": ((40, 230, 30), (30, 46, 28)),
 }
 _WINDOW = (20, 19, 23)
 _HOUSING = (78, 82, 86)
