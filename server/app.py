@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server.accounts.routes import router as accounts_router
 from server.assessment.attempt_routes import router as attempt_router
 from server.assessment.background import grade_due_forever
+from server.assessment.recording_routes import router as recording_router
 from server.assessment.routes import router as assessment_router
 from server.audit.routes import router as audit_router
 from server.catalog.routes import router as catalog_router
@@ -61,6 +62,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     feeds_router,
     assessment_router,
     attempt_router,
+    recording_router,
     devices_router,
     catalog_router,
     audit_router,

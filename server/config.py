@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -16,6 +16,9 @@ class Environment(StrEnum):
     development = "development"
     test = "test"
     production = "production"
+
+
+MIN_RECORDING_RETENTION_DAYS = 3 * 365 + 1
 
 
 class Settings(BaseSettings):
@@ -71,6 +74,12 @@ class Settings(BaseSettings):
         default_factory=lambda: ["127.0.0.1", "::1"]
     )
 
+    # Exam recordings from the stations' cameras (docs/cameras.md): where the files are kept,
+    # and for how long after the exam. The regulation keeps exam video at least 3 years (1,096
+    # days cover any 3 years); less is refused outside development.
+    exam_recordings_dir: str = "var/exam-recordings"
+    exam_recording_retention_days: int = Field(default=MIN_RECORDING_RETENTION_DAYS, gt=0)
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: Any) -> Any:
@@ -98,6 +107,17 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}, e.g. Asia/Shanghai") from exc
         return value
+
+    @model_validator(mode="after")
+    def _recordings_kept_long_enough(self) -> Settings:
+        days = self.exam_recording_retention_days
+        if days < MIN_RECORDING_RETENTION_DAYS and self.environment != Environment.development:
+            raise ValueError(
+                f"SAFETRAIN_EXAM_RECORDING_RETENTION_DAYS={days}：考试录像至少保存 3 年"
+                f"（{MIN_RECORDING_RETENTION_DAYS} 天）/ exam recordings are kept at least 3 years "
+                f"({MIN_RECORDING_RETENTION_DAYS} days) outside development"
+            )
+        return self
 
     @property
     def tz(self) -> ZoneInfo:

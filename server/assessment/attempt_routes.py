@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from scoring.results import PRACTICAL
 from server.accounts.models import Role
-from server.assessment import attempts, decisions, item_report, practical
+from server.assessment import attempts, decisions, item_report, practical, recordings
 from server.assessment.models import Attempt, AttemptStatus
 from server.deps import STAFF, PrincipalDep, SessionDep, SettingsDep, allow
 from server.errors import NotPermitted
@@ -24,6 +24,8 @@ CORRECTORS = (Role.examiner, Role.admin)
 
 class ChecklistStart(BaseModel):
     trainee_id: int
+    # The exam seat the exam is held at: its camera records it (server.assessment.recordings).
+    station: str | None = Field(default=None, max_length=16)
 
 
 class MarksSave(BaseModel):
@@ -66,6 +68,7 @@ class AttemptPublic(BaseModel):
     signed_at: dt.datetime | None
     cosigned_by: int | None
     cosigned_at: dt.datetime | None
+    station_id: int | None = None
     preview: PreviewPublic | None = None
 
 
@@ -111,6 +114,7 @@ def attempt_public(a: Attempt, *, for_trainee: bool = False) -> AttemptPublic:
         signed_at=a.signed_at,
         cosigned_by=a.cosigned_by,
         cosigned_at=a.cosigned_at,
+        station_id=a.station_id,
         preview=shown,
     )
 
@@ -131,7 +135,9 @@ def start_checklist(
     """Open a practical checklist for a trainee the decision allows to sit (or the open one)."""
     course = scheduling.get_course(session, course_id)
     check = decisions.may_sit(session, decisions.policy_of(settings), course, PRACTICAL)
-    attempt = practical.start(session, principal.actor, course_id, data.trainee_id, may_sit=check)
+    attempt = recordings.start_practical(
+        session, principal.actor, course_id, data.trainee_id, data.station, may_sit=check
+    )
     return attempt_public(attempt)
 
 

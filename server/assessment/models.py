@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Index, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from server.db import UTCDateTime, utcnow
@@ -125,4 +125,35 @@ class Attempt(SQLModel, table=True):
     signed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     cosigned_by: int | None = Field(default=None, foreign_key="users.id")
     cosigned_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A practical exam's station, named by the examiner: its camera records the exam.
+    station_id: int | None = Field(default=None, foreign_key="stations.id")
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ExamRecording(SQLModel, table=True):
+    """One video file of a practical exam from its station's camera, kept at least 3 years.
+
+    The gateway announces the file (size, SHA-256), then sends it in chunks; it is stored once
+    every byte is in and the hash matches, and only then may the gateway delete its copy.
+    """
+
+    __tablename__ = "exam_recordings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=96, unique=True)  # the gateway's name for the file
+    attempt_id: int = Field(foreign_key="attempts.id", index=True)
+    station_id: int = Field(foreign_key="stations.id")
+    started_at: dt.datetime = Field(sa_type=UTCDateTime)
+    ended_at: dt.datetime = Field(sa_type=UTCDateTime)
+    frames: int
+    fps: float
+    size_bytes: int = Field(sa_type=BigInteger)
+    sha256: str = Field(max_length=64)
+    interrupted: bool = False  # the gateway stopped mid-exam; the file ends where it stopped
+    received_bytes: int = Field(default=0, sa_type=BigInteger)
+    path: str = Field(max_length=200)  # relative to the recordings directory (settings)
+    stored_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    keep_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    pruned_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    gateway_user_id: int | None = Field(default=None, foreign_key="users.id")
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -67,9 +67,11 @@ def start(
     *,
     may_sit: Callable[[int, dt.date], tuple[bool, str, list[dict[str, str]]]],
     now: dt.datetime | None = None,
+    station_id: int | None = None,
 ) -> Attempt:
     """Open a checklist for a trainee of the course (the open one, if there is one already);
-    refused when the decision says the trainee may not sit the practical now."""
+    refused when the decision says the trainee may not sit the practical now. `station_id`:
+    where the exam is held (checked by `server.assessment.recordings.start_practical`)."""
     now = now or utcnow()
     course = scheduling.get_course(session, course_id)
     check_separation(session, actor, course)
@@ -120,17 +122,14 @@ def start(
         status=AttemptStatus.draft,
         marks="[]",
         recorded_by=actor.user_id,
+        station_id=station_id,
     )
     session.add(attempt)
     session.flush()
-    audit.record(
-        session,
-        actor,
-        "attempt.start",
-        "attempt",
-        attempt.id,
-        after={"trainee_id": trainee_id, "course_id": course_id, "part": PRACTICAL},
-    )
+    opened: dict[str, Any] = {"trainee_id": trainee_id, "course_id": course_id, "part": PRACTICAL}
+    if station_id is not None:
+        opened["station_id"] = station_id
+    audit.record(session, actor, "attempt.start", "attempt", attempt.id, after=opened)
     session.commit()
     session.refresh(attempt)
     return attempt

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from scoring.results import PRACTICAL
 from server.accounts.models import Role
-from server.assessment import attempts, decisions, practical, sittings
-from server.assessment.models import Attempt, AttemptStatus
+from server.assessment import attempts, decisions, practical, recordings, sittings
+from server.assessment.models import Attempt, AttemptStatus, ExamRecording
 from server.console import assessment_checklist as checklist
 from server.console.assessment import (
     CORRECTOR_FORMS,
@@ -34,7 +34,13 @@ from server.console.assessment_results import (
     trainee_results_page,
     version_chain,
 )
-from server.console.pages import ConsoleLogin, ConsoleLoginDep, language, render
+from server.console.pages import (
+    ConsoleLogin,
+    ConsoleLoginDep,
+    console_allow,
+    language,
+    render,
+)
 from server.console.schedule import (
     STAFF_PAGES,
     FormReader,
@@ -51,6 +57,9 @@ from server.scheduling.models import Course, EnrolmentStatus
 from server.trainees import service as trainees
 
 router = APIRouter(prefix="/console")
+# Exam video is for the examiners and the admin to watch (trainers see it is there).
+RECORDING_VIEWERS = (Role.examiner, Role.admin)
+VIEWER_PAGES = console_allow(*RECORDING_VIEWERS)
 
 
 # --- practical: picking a trainee ----------------------------------------------------------------
@@ -119,6 +128,7 @@ def _practical_page(
             "subjects": subjects,
             "time_limit": blueprint.time_limit_minutes,
             "is_examiner": login.role is Role.examiner,
+            "stations": [st.code for st in recordings.exam_stations(session)],
             "refused": refused,
         },
         login=login,
@@ -152,9 +162,12 @@ async def practical_start(
     trainee_id = read.integer("trainee_id")
     if trainee_id is None:
         raise NotFound("请选择学员", "choose a trainee", code="trainee_not_found")
+    station = read.text("station", required=False, max_length=16) or None
     check = decisions.may_sit(session, decisions.policy_of(settings), course, PRACTICAL)
     try:
-        attempt = practical.start(session, login.actor, course_id, trainee_id, may_sit=check)
+        attempt = recordings.start_practical(
+            session, login.actor, course_id, trainee_id, station, may_sit=check
+        )
     except SafetrainError as exc:
         if isinstance(exc, NotFound | NotPermitted):
             raise
@@ -281,6 +294,11 @@ def _attempt_page(
         "correction_errors": correction_errors,
     }
     names = scheduling.user_names(session, [u for u in (attempt.recorded_by,) if u])
+    recorded = recordings.of_attempts(session, [a.id for a in chain if a.id is not None])
+    stations = recordings.station_codes(
+        session, [r.station_id for r in recorded] + [attempt.station_id or 0]
+    )
+    may_watch = login.role in RECORDING_VIEWERS and refusal is None
     return render(
         request,
         "assessment/attempt.html",
@@ -294,6 +312,11 @@ def _attempt_page(
             "reasons": reasons_in(result.get("reasons", []), lang),
             "recorded_by": names.get(attempt.recorded_by or 0, ""),
             "versions": attempt_lines(request, session, chain, t),
+            "station": stations.get(attempt.station_id or 0, ""),
+            "recordings": [
+                _recording_line(request, r, stations.get(r.station_id, ""), may_watch)
+                for r in recorded
+            ],
             "can_mark": can_mark,
             "can_cosign": can_cosign,
             "can_correct": can_correct,
@@ -304,6 +327,69 @@ def _attempt_page(
         },
         login=login,
         status_code=status_code,
+    )
+
+
+@dataclass(frozen=True)
+class RecordingLine:
+    """One exam recording on the attempt page: when (local time), how long, how big, and a link
+    to the file for those who may watch it."""
+
+    id: int
+    station: str
+    started: str
+    ended: str
+    length: str
+    size: str
+    frames: int
+    state: str  # stored, receiving or pruned
+    interrupted: bool
+    keep_until: str
+    sha256: str
+    href: str | None
+
+
+def _recording_line(
+    request: Request, row: ExamRecording, station: str, may_watch: bool
+) -> RecordingLine:
+    assert row.id is not None
+    tz = request.app.state.settings.tz
+    seconds = max(0, round((row.ended_at - row.started_at).total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    length = (
+        f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+    )
+    if row.pruned_at is not None:
+        state = "pruned"
+    elif row.stored_at is not None:
+        state = "stored"
+    else:
+        state = "receiving"
+    return RecordingLine(
+        id=row.id,
+        station=station,
+        started=f"{row.started_at.astimezone(tz):%Y-%m-%d %H:%M:%S}",
+        ended=f"{row.ended_at.astimezone(tz):%H:%M:%S}",
+        length=length,
+        size=f"{row.size_bytes / 1024**2:.1f} MB",
+        frames=row.frames,
+        state=state,
+        interrupted=row.interrupted,
+        keep_until=f"{row.keep_until.astimezone(tz):%Y-%m-%d}" if row.keep_until else "",
+        sha256=row.sha256,
+        href=f"/console/exam-recordings/{row.id}/file" if may_watch and state == "stored" else None,
+    )
+
+
+@router.get("/exam-recordings/{recording_id}/file", **VIEWER_PAGES)
+def recording_file(
+    session: SessionDep, settings: SettingsDep, login: ConsoleLoginDep, recording_id: int
+) -> FileResponse:
+    """An exam recording's video file (examiners and the admin)."""
+    row, path = recordings.file_for(session, login.actor, settings, recording_id)
+    station = recordings.station_codes(session, [row.station_id]).get(row.station_id, "")
+    return FileResponse(
+        path, media_type=recordings.MEDIA_TYPE, filename=recordings.download_name(row, station)
     )
 
 
