@@ -12,6 +12,7 @@ from rich.table import Table
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 import server.models  # noqa: F401 - every table, so foreign keys between domains resolve
+from devices.camera.cli import camera_app
 from devices.cli import gateway_app, sim_app
 from server import clikit, demo_hall
 from server.accounts.cli import token_app, user_app
@@ -46,6 +47,7 @@ for sub, name in (
     app.add_typer(sub, name=name)
 app.add_typer(sim_app, name="sim")
 app.add_typer(gateway_app, name="gateway")
+app.add_typer(camera_app, name="camera")
 
 
 # --- serve -------------------------------------------------------------------------------

@@ -202,7 +202,7 @@ def corner_problems(
     sides = [float(np.hypot(*(pts[(i + 1) % 4] - pts[i]))) for i in range(4)]
     if min(sides) < 16:
         return [
-            f"四边形太小或有重合的角点（最短边 {min(sides):.1f} 像素，至少 16）/ the quadrilateral "
+            f"四边形太小或有重合的角点（最短边 {min(sides):.1f} 像素，至少 16） / the quadrilateral "
             f"is too small or has coinciding corners (shortest side {min(sides):.1f} px, at least 16)"
         ]
     crosses = []
@@ -217,7 +217,7 @@ def corner_problems(
         ]
     if not (all(c > 0 for c in crosses) or all(c < 0 for c in crosses)):
         return [
-            "角点不构成凸四边形（是否有两个角点顺序颠倒？）/ the corners do not form a convex "
+            "角点不构成凸四边形（是否有两个角点顺序颠倒？） / the corners do not form a convex "
             "quadrilateral (are two corners swapped?)"
         ]
     top, left = pts[1] - pts[0], pts[3] - pts[0]
