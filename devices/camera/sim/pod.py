@@ -18,7 +18,7 @@ import numpy as np
 import segno
 from cv2.typing import MatLike
 
-from devices.camera.sim.degrade import CONDITIONS, degrade
+from devices.camera.sim.degrade import degrade
 from devices.camera.sim.scenes import register_scene
 
 FRAME_W, FRAME_H = 1280, 720
@@ -124,7 +124,7 @@ class PodView:
 def render_pod(
     text: str | None,
     rng: np.random.Generator,
-    condition: str = "clean",
+    condition: str | None = "clean",
     *,
     qr_px: float | None = None,
     view: PodView | None = None,
@@ -135,12 +135,13 @@ def render_pod(
 
     The camera's view of the screen is drawn from `rng` unless `view` fixes it (a live scene
     keeps one view); the corners are where the scene puts the QR before `degrade` nudges the
-    whole view (by at most a few pixels under "mild").
+    whole view (by at most a few pixels under "mild"). `condition` None: no camera effects
+    (for a caller that applies its own, as the sim:// camera does).
     """
     view = PodView.draw(rng, qr_px) if view is None else view
     page, corners = _page(text, view.qr_side_on_screen())
     matrix = view.matrix()
-    frame = np.full((FRAME_H, FRAME_W, 3), _BACKGROUND, np.uint8)
+    frame: MatLike = np.full((FRAME_H, FRAME_W, 3), _BACKGROUND, np.uint8)
     cv2.warpPerspective(
         page,
         matrix,
@@ -154,39 +155,36 @@ def render_pod(
         if len(corners)
         else corners
     )
-    return degrade(frame, condition, rng), seen.astype(np.float32)
+    if condition is not None:
+        frame = degrade(frame, condition, rng)
+    return frame, seen.astype(np.float32)
 
 
 # --- the live scene: sim://pod ------------------------------------------------------------------
 
 URL_FORMAT = (
     "sim://pod?dev=VR-03&keys=/etc/safetrain/device-keys.toml&scenario=NITR-RUNAWAY"
-    "&condition=mild&cycle=20&show=8&seed=1"
+    "&cycle=20&show=8&view=1 (and the sim camera's own condition=, seed=, fps= …)"
 )
 
 
 def pod_scene(options: dict[str, str]) -> Callable[[float, int], MatLike]:
     """A pod that finishes a run every `cycle` seconds and shows its result QR for the last
-    `show` seconds of each (seq 1, 2, … under one boot id; scores drawn from `seed`). The codes
-    are signed with `dev`'s key from the key file `keys`; without one, with a random key no
-    gateway knows (every code is then refused as bad_mac, which is also worth seeing)."""
+    `show` seconds of each (seq 1, 2, … under one boot id; scores drawn from `view`, which also
+    places the screen in the camera's view). The codes are signed with `dev`'s key from the
+    key file `keys`; without one, with a random key no gateway knows (every code is then
+    refused as bad_mac, which is also worth seeing). The sim camera degrades the frames."""
     from devices.camera.keys import DeviceKeys
     from devices.camera.qr import result_text
 
     dev = options.pop("dev", "VR-03")
     scenario = options.pop("scenario", "NITR-RUNAWAY")
-    condition = options.pop("condition", "mild")
-    if condition not in CONDITIONS:
-        raise ValueError(
-            f"condition={condition}: 应为 {' / '.join(CONDITIONS)} 之一 / must be one of "
-            f"{', '.join(CONDITIONS)}"
-        )
     try:
         cycle = float(options.pop("cycle", "20"))
         show = float(options.pop("show", "8"))
-        seed = int(options.pop("seed", "1"))
+        seed = int(options.pop("view", "1"))
     except ValueError as exc:
-        raise ValueError(f"cycle, show, seed: 应为数字 / must be numbers ({exc})") from None
+        raise ValueError(f"cycle, show, view: 应为数字 / must be numbers ({exc})") from None
     if not 0 < show <= cycle:
         raise ValueError(f"show={show:g}: 应在 0 与 cycle 之间 / must be between 0 and cycle")
     path = options.pop("keys", None)
@@ -215,7 +213,7 @@ def pod_scene(options: dict[str, str]) -> Callable[[float, int], MatLike]:
                 passed=score >= 80,
                 at=opened + run * cycle + cycle - show,
             )
-        frame, _ = render_pod(text, np.random.default_rng((seed, index)), condition, view=view)
+        frame, _ = render_pod(text, rng, None, view=view)
         return frame
 
     return render

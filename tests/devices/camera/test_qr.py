@@ -27,6 +27,7 @@ from devices.camera.qr import (
 )
 from devices.camera.sim.pod import PodView, render_pod
 from devices.camera.sim.video import write_video
+from devices.camera.sources import open_source
 from devices.codec import check
 
 NOW = 1_795_402_800  # 2026-11-23T03:00:00Z
@@ -407,3 +408,38 @@ class TestPodVideo:
         assert statuses[:4] == ["none"] * 4 and statuses[-3:] == ["none"] * 3
         assert statuses[4] == "accepted"
         assert set(statuses[5:12]) <= {"repeat", "none"} and "repeat" in statuses[5:12]
+
+
+class TestPodScene:
+    def test_a_simulated_pod_camera_gives_each_run_once(
+        self, tmp_path: Path, guard: ReplayGuard
+    ) -> None:
+        keys_path = tmp_path / "device-keys.toml"
+        keys = generate(keys_path, ["VR-03"])
+        url = (
+            f"sim://pod?dev=VR-03&keys={keys_path}&cycle=2&show=1&view=3"
+            "&fps=4&realtime=0&frames=16&condition=mild&seed=5"
+        )
+        reader = QrReader("VR-03", keys, guard, devices={"VR-03"})
+        outcomes = []
+        with open_source(url) as camera:
+            for _ in range(16):
+                captured = camera.read()
+                assert captured is not None
+                outcomes.append(reader.read(captured.frame, now=captured.at))
+        accepted = [o.frame for o in outcomes if o.status == "accepted"]
+        assert [f["seq"] for f in accepted if f is not None] == [1, 2]  # two 2-s cycles
+        assert {o.status for o in outcomes} == {"none", "accepted", "repeat"}
+
+    def test_without_the_pods_key_every_code_is_refused(self, guard: ReplayGuard) -> None:
+        reader = QrReader("VR-03", KEYS, guard)
+        url = "sim://pod?cycle=1&show=1&fps=2&realtime=0&frames=2"
+        with open_source(url) as camera:
+            captured = camera.read()
+            assert captured is not None
+            outcome = reader.read(captured.frame, now=captured.at)
+        assert (outcome.status, outcome.reason) == ("refused", "bad_mac")
+
+    def test_an_option_it_cannot_use_is_named(self) -> None:
+        with pytest.raises(ValueError, match="show=5"):
+            open_source("sim://pod?cycle=2&show=5")
