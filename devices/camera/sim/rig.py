@@ -233,8 +233,14 @@ def render_pattern(
             cv2.circle(lit_layer, centre, radius, lit_bgr, -1, cv2.LINE_AA, shift=4)
     lit_mask = lit_layer.max(axis=2) > 0
     scene[lit_mask] = lit_layer[lit_mask]
-    glow = cv2.GaussianBlur(lit_layer, (0, 0), sigmaX=0.08 * view.display_height)
-    scene = cv2.addWeighted(scene, 1.0, glow, 0.35, 0)
+    pad = round(0.3 * view.display_height)  # the glow around the lit segments, near the window
+    top, left = max(0, round(y0) - pad), max(0, round(x0) - pad)
+    bottom, right = min(h, round(y1) + pad), min(w, round(x1) + pad)
+    glow = cv2.GaussianBlur(
+        lit_layer[top:bottom, left:right], (0, 0), sigmaX=0.08 * view.display_height
+    )
+    part = scene[top:bottom, left:right]
+    scene[top:bottom, left:right] = cv2.addWeighted(part, 1.0, glow, 0.35, 0)
 
     if glare > 0:  # a reflection of a lamp right on the display's glass
         lamp: MatLike = np.zeros((h, w), np.float32)
