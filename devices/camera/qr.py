@@ -6,17 +6,21 @@ the reader that turns a camera frame showing one into the codec's `result` frame
 `<mac>` is the first 16 characters of base64url(HMAC-SHA256(device key, every byte before the
 last `|`)); the whole text is at most 80 bytes. The QR carries no steps, error list, veto,
 badge or run time, so its frame has `badge` None, `errors` [], `veto` [], `duration_s` 0; `ts`
-is its unix time as ISO 8601 in UTC (`2026-11-23T02:00:00+00:00`). The frame's identity
+is its unix time as ISO 8601 in UTC (`2026-11-23T03:00:00+00:00`). The frame's identity
 (`dev`, `boot`, `seq`) is the QR's, so the same run read twice is one item in the spool.
 
 A code is refused — a printed or photographed QR must not score anyone — when it is not a STR1
 text (`malformed`), names a device without a key (`unknown_device`), fails its MAC
 (`bad_mac`), names a pod this camera does not watch (`wrong_station`), is dated more than
-`max_age_s` from now either way (`stale`), or was accepted before (`replay`). A pod shows its
-QR for seconds: the code accepted last by a reader is a quiet `repeat` for as long as it stays
-in view, judged by the reader's clock: read again within REPEAT_WITHIN_S of the last time it was
-read. A frame in which no QR can be read does not end that (decoding flickers), a gap longer
-than REPEAT_WITHIN_S does: the same code shown again later is a `replay`.
+`max_age_s` from now either way (`stale`), or was accepted before (`replay`).
+
+A pod shows its QR for seconds. A code a reader accepted is a quiet `repeat` for as long as it
+stays in view, judged by the reader's clock (the `now` of each frame): it is read again within
+REPEAT_WITHIN_S of the last time that reader read it. Frames in which no QR can be read do not
+end a showing (decoding flickers); a gap longer than REPEAT_WITHIN_S does, and the same code
+shown again after it is a `replay`. So is the code still on screen after a gateway restart (it
+was taken before). A refused code read again while in view is refused again with `again` set,
+without being judged again.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import re
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -354,7 +358,13 @@ NONE = QrOutcome("none")
 class _InView:
     text: str
     seen_at: float
-    outcome: QrOutcome = field(default_factory=lambda: NONE)
+    outcome: QrOutcome
+
+    def again(self) -> QrOutcome:
+        """The outcome of this code read once more while it stays in view."""
+        if self.outcome.status in ("accepted", "repeat"):
+            return QrOutcome("repeat", text=self.text)
+        return replace(self.outcome, again=True)
 
 
 class QrReader:
@@ -384,22 +394,38 @@ class QrReader:
         self.devices = None if devices is None else frozenset(devices)
         self._aruco = cv2.QRCodeDetectorAruco()
         self._classic = cv2.QRCodeDetector()
-        self._in_view: _InView | None = None
+        self._in_view: dict[str, _InView] = {}  # text → when this reader last read it
 
-    def decode(self, frame: MatLike) -> str | None:
-        """The text of the QR in the frame's ROI, or None if none can be read."""
+    def decode(self, frame: MatLike) -> list[str]:
+        """The texts of the QR codes in the frame's ROI (usually one), in the order found."""
         region = frame if self.roi is None else self.roi.crop(frame)
-        grey = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY) if region.ndim == 3 else region
-        found = []
-        for detector in (self._aruco, self._classic):
-            text, points, _ = detector.detectAndDecode(grey)
+        if region.ndim == 2:
+            grey = region
+        else:
+            to_grey = cv2.COLOR_BGRA2GRAY if region.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+            grey = cv2.cvtColor(region, to_grey)
+        texts: list[str] = []
+        unread: list[np.ndarray] = []  # corners of codes found but not decoded
+        _, decoded, points, _ = self._aruco.detectAndDecodeMulti(grey)
+        for i, text in enumerate(decoded or ()):
             if text:
-                return str(text)
-            if points is not None:
-                found.append(np.asarray(points, np.float32).reshape(-1, 2))
-        if not found:
-            return None
-        corners = np.concatenate(found)
+                texts.append(str(text))
+            elif points is not None and i < len(points):
+                unread.append(np.asarray(points[i], np.float32).reshape(-1, 2))
+        if not texts:
+            single, points, _ = self._classic.detectAndDecode(grey)
+            if single:
+                return [str(single)]
+            if points is not None and not unread:
+                unread.append(np.asarray(points, np.float32).reshape(-1, 2))
+        for corners in unread:
+            larger = self._decode_larger(grey, corners)
+            if larger:
+                texts.append(larger)
+        return list(dict.fromkeys(texts))
+
+    def _decode_larger(self, grey: MatLike, corners: np.ndarray) -> str | None:
+        """A code found at `corners` but not decoded, tried again UPSCALE times the size."""
         x0, y0 = corners.min(axis=0)
         x1, y1 = corners.max(axis=0)
         margin = 0.25 * max(x1 - x0, y1 - y0) + 8
@@ -422,23 +448,34 @@ class QrReader:
         return None
 
     def read(self, frame: MatLike, now: float | None = None) -> QrOutcome:
-        """What `frame` shows: no code, a code accepted (with its result frame), the code
-        accepted last still in view, or a code refused and why."""
+        """What `frame` shows: no code, a code accepted (with its result frame), a code
+        accepted earlier still in view, or a code refused and why.
+
+        One new code is judged per frame; should a camera see two pods' codes at once, the
+        other is judged on the next frame (a code stays on screen for seconds).
+        """
         now = time.time() if now is None else now
-        text = self.decode(frame)
-        if text is None:
+        texts = self.decode(frame)
+        if not texts:
             return NONE
-        last = self._in_view
-        if last is not None and last.text == text and now - last.seen_at <= REPEAT_WITHIN_S:
-            last.seen_at = now
-            if last.outcome.status in ("accepted", "repeat"):
-                return QrOutcome("repeat", text=text)
-            return QrOutcome(
-                "refused", last.outcome.reason, text, detail=last.outcome.detail, again=True
-            )
-        outcome = self._judge(text, now)
-        self._in_view = _InView(text, now, outcome)
-        return outcome
+        self._in_view = {
+            text: seen
+            for text, seen in self._in_view.items()
+            if now - seen.seen_at <= REPEAT_WITHIN_S
+        }
+        shown: QrOutcome | None = None
+        for text in texts:
+            seen = self._in_view.get(text)
+            if seen is not None:
+                seen.seen_at = now
+                if shown is None:
+                    shown = seen.again()
+            else:
+                outcome = self._judge(text, now)
+                self._in_view[text] = _InView(text, now, outcome)
+                return outcome
+        assert shown is not None
+        return shown
 
     def _judge(self, text: str, now: float) -> QrOutcome:
         try:

@@ -277,10 +277,20 @@ class TestQrReader:
         again = reader.read(frame, now=NOW + 5.5)
         assert (again.status, again.reason, again.again) == ("refused", "replay", True)
 
-    def test_a_code_between_two_showings_ends_the_first_showing(self, reader: QrReader) -> None:
+    def test_a_code_back_in_view_soon_after_another_is_still_a_repeat(
+        self, reader: QrReader
+    ) -> None:
         assert reader.read(pod(code()), now=NOW).status == "accepted"
         assert reader.read(pod(code(seq=18)), now=NOW + 1).status == "accepted"
-        assert reader.read(pod(code()), now=NOW + 2).reason == "replay"
+        assert reader.read(pod(code()), now=NOW + 2).status == "repeat"
+        assert reader.read(pod(code()), now=NOW + 6).reason == "replay"
+
+    def test_two_pods_in_one_cameras_view_are_each_taken_once(self, guard: ReplayGuard) -> None:
+        reader = QrReader("hall", KEYS, guard, devices={"VR-03", "VR-04"})
+        wide = np.hstack([pod(code(), seed=1), pod(code(key=KEY_04, dev="VR-04"), seed=2)])
+        outcomes = [reader.read(wide, now=NOW + i * 0.5) for i in range(3)]
+        assert [o.status for o in outcomes] == ["accepted", "accepted", "repeat"]
+        assert {o.frame["dev"] for o in outcomes[:2] if o.frame is not None} == {"VR-03", "VR-04"}
 
     def test_a_code_taken_before_a_gateway_restart_is_a_replay_after_it(
         self, tmp_path: Path
