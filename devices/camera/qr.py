@@ -275,9 +275,9 @@ class ReplayGuard:
     gateway restart does not open a replay window.
 
     An identity is forgotten once its code's own time is more than `max_age_s` in the past:
-    from then on the reader refuses that code as `stale` anyway. The guard's `max_age_s` must
-    therefore be at least the readers' (the default is the same). Thread-safe; several readers
-    (cameras) may share one guard.
+    from then on the reader refuses that code as `stale` anyway. A reader with a longer
+    `max_age_s` lengthens the guard's to its own (`keep_at_least`), so no reader opens a
+    window. Thread-safe; several readers (cameras) may share one guard.
     """
 
     PRUNE_EVERY_S = 60.0
@@ -286,7 +286,12 @@ class ReplayGuard:
         self.path = str(path)
         self.max_age_s = max_age_s
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise DeviceError(
+                f"{self.path}: 无法打开防重放记录 / the replay record cannot be opened: {exc}"
+            ) from exc
         try:
             if self.path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
@@ -299,17 +304,28 @@ class ReplayGuard:
             ) from exc
         self._pruned = 0.0
 
-    def claim(self, dev: str, boot: str, seq: int, at: int, now: float) -> bool:
-        """Record the identity as accepted now; False if it already was (a replay)."""
+    def keep_at_least(self, max_age_s: float) -> None:
+        """Remember identities for at least `max_age_s` (a reader's age limit)."""
         with self._lock:
-            if now - self._pruned >= self.PRUNE_EVERY_S:
-                self._db.execute("DELETE FROM accepted WHERE at < ?", (now - self.max_age_s,))
-                self._pruned = now
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO accepted (dev, boot, seq, at, accepted_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (dev, boot, seq, at, now),
-            )
+            self.max_age_s = max(self.max_age_s, max_age_s)
+
+    def claim(self, dev: str, boot: str, seq: int, at: int, now: float) -> bool:
+        """Record the identity as accepted now (on disk when this returns); False if it
+        already was (a replay)."""
+        with self._lock:
+            try:
+                if now - self._pruned >= self.PRUNE_EVERY_S:
+                    self._db.execute("DELETE FROM accepted WHERE at < ?", (now - self.max_age_s,))
+                    self._pruned = now
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO accepted (dev, boot, seq, at, accepted_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (dev, boot, seq, at, now),
+                )
+            except sqlite3.Error as exc:
+                raise DeviceError(
+                    f"{self.path}: 防重放记录无法写入 / the replay record cannot be written: {exc}"
+                ) from exc
             return cursor.rowcount == 1
 
     def seen(self, dev: str, boot: str, seq: int) -> bool:
@@ -391,6 +407,7 @@ class QrReader:
         self.guard = guard
         self.roi = Roi(*roi) if isinstance(roi, tuple) else roi
         self.max_age_s = max_age_s
+        guard.keep_at_least(max_age_s)
         self.devices = None if devices is None else frozenset(devices)
         self._aruco = cv2.QRCodeDetectorAruco()
         self._classic = cv2.QRCodeDetector()

@@ -29,6 +29,7 @@ from devices.camera.sim.pod import PodView, render_pod
 from devices.camera.sim.video import write_video
 from devices.camera.sources import open_source
 from devices.codec import check
+from devices.errors import DeviceError
 
 NOW = 1_795_402_800  # 2026-11-23T03:00:00Z
 KEY_03 = bytes(range(32))
@@ -236,6 +237,20 @@ class TestReplayGuard:
             guard.claim("VR-03", "1a2b3c4d", 2, NOW + 500, NOW + 500)
             guard.claim("VR-03", "1a2b3c4d", 3, NOW + 700, NOW + 700)  # prunes seq 1
             assert len(guard) == 2 and not guard.seen("VR-03", "1a2b3c4d", 1)
+
+    def test_a_reader_with_a_longer_age_limit_keeps_identities_longer(
+        self, guard: ReplayGuard
+    ) -> None:
+        QrReader("VR-03", KEYS, guard, max_age_s=3600)
+        guard.claim("VR-03", "1a2b3c4d", 1, NOW, NOW)
+        guard.claim("VR-03", "1a2b3c4d", 2, NOW + 3000, NOW + 3000)  # would prune at 600 s
+        assert guard.seen("VR-03", "1a2b3c4d", 1)
+
+    def test_a_record_that_cannot_be_opened_names_its_file(self, tmp_path: Path) -> None:
+        path = tmp_path / "no-such-folder" / "qr-seen.sqlite3"
+        with pytest.raises(DeviceError, match="replay record cannot be opened") as caught:
+            ReplayGuard(path)
+        assert str(path) in str(caught.value)
 
 
 class TestQrReader:
