@@ -9,6 +9,7 @@
 2. Forgeries and replays: codes with a wrong MAC, of an unknown device, a tampered score under
    the old MAC, and genuine codes shown again after they left the view or after a restart
    (a new ReplayGuard on the same file) — how many were accepted (target 0).
+   Then the rate by the QR's size under moderate: what an installer should aim the camera for.
 3. Speed on one core (cv2.setNumThreads(1)): ms per 1280×720 frame through `read`, with the ROI
    and without it, for frames with a code (mild) and without one.
 
@@ -90,6 +91,28 @@ def decode_rate(
             times.append((time.perf_counter() - start) * 1000)
             counts[outcome.reason or outcome.status] += 1
     return counts, times
+
+
+def rate_by_size(keys: DeviceKeys, frames: int, seed: int) -> list[tuple[str, str, str]]:
+    rows = []
+    for px in (160, 200, 240, 280):
+        rng = np.random.default_rng((seed, px))
+        accepted = 0
+        with ReplayGuard(":memory:") as guard:
+            reader = QrReader("hall", keys, guard, roi=ROI)
+            for i in range(frames):
+                now = NOW + i * 10
+                frame, _ = render_pod(genuine(keys, rng, i + 1, now), rng, "moderate", qr_px=px)
+                accepted += reader.read(frame, now=now).status == "accepted"
+        modules = px / 45  # a version-5 code (what a STR1 text needs) with its quiet zone
+        rows.append(
+            (
+                f"decode rate, moderate, QR {px} px on a side, {frames:,} frames",
+                f"{accepted / frames:.1%}",
+                f"{modules:.1f} px a module",
+            )
+        )
+    return rows
 
 
 def forgeries(keys: DeviceKeys, seed: int, per_kind: int) -> list[tuple[str, int, int, str]]:
@@ -194,6 +217,8 @@ def main() -> None:
             f"{misread or 'all accepted'}; median {statistics.median(times):.1f} ms, "
             f"p95 {percentile(times, 95):.1f} ms",
         )
+    for row in rate_by_size(keys, max(40, frames // 5), args.seed):
+        table.add_row(*row)
     for kind, shown, accepted, reasons in forgeries(
         keys, args.seed, min(100, max(10, frames // 10))
     ):
