@@ -406,6 +406,7 @@ def gateway(
     if ctx.invoked_subcommand is not None:
         return
     from devices.config import ConfigError, load_config
+    from devices.errors import DeviceError
     from devices.gateway import Gateway
     from devices.spool import SpoolError
 
@@ -437,8 +438,10 @@ def gateway(
             spool_path=spool_path,
             status_port=8765 if port is None else port,
             name=cfg.name,
+            cameras=cfg.cameras,
+            device_keys=cfg.device_keys,
         )
-    except (SpoolError, OSError) as exc:
+    except (SpoolError, OSError, ValueError, DeviceError) as exc:
         raise _fail(f"cannot start the gateway: {exc}") from exc
     stop = _stop_on_signals()
     with gw:

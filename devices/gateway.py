@@ -11,18 +11,22 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
 from devices.backoff import Backoff
 from devices.bindings import BindingsPoller
+from devices.camera.config import CameraConfig
 from devices.connection import DeviceConnection, Station
 from devices.forwarder import Forwarder
 from devices.reporter import StatusReporter
 from devices.spool import Spool
 from devices.status import StatusServer
 from devices.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from devices.camera.runner import CameraWorker, RecordingCamera
 
 log = logging.getLogger("devices.gateway")
 
@@ -57,6 +61,8 @@ class Gateway:
         retry_cap: float = 60.0,
         synchronous: str = "FULL",
         transport: httpx.BaseTransport | None = None,
+        cameras: Sequence[CameraConfig] = (),
+        device_keys: str | Path | None = None,
     ) -> None:
         codes = [s.code for s in stations]
         if len(set(codes)) != len(codes):
@@ -92,6 +98,16 @@ class Gateway:
         self.supervisor = Supervisor(
             list(self.connections.values()), self.spool, poll_interval=poll_interval
         )
+        self._camera_files: list[Any] = []  # shared by the cameras; closed after them
+        try:
+            self.cameras = _camera_workers(
+                cameras, self.spool, device_keys, server_url, token, transport, self._camera_files
+            )
+        except BaseException:
+            self.spool.close()
+            if self.status_server is not None:
+                self.status_server.stop()
+            raise
         self.forwarder = Forwarder(
             self.spool,
             server_url,
@@ -124,15 +140,18 @@ class Gateway:
         self.started_at = dt.datetime.now(dt.UTC)
         self._started = time.monotonic()
         self.supervisor.start()
+        for camera in self.cameras:
+            camera.start()
         self.forwarder.start()
         self.bindings.start()
         self.reporter.start()
         if self.status_server is not None:
             self.status_server.start()
         log.info(
-            "%s: %d stations, spool %s, server %s%s",
+            "%s: %d stations, %d cameras, spool %s, server %s%s",
             self.name,
             len(self.connections),
+            len(self.cameras),
             self.spool.path,
             self.forwarder.server_url,
             f", status {self.status_server.url}/status" if self.status_server else "",
@@ -145,6 +164,11 @@ class Gateway:
         self.reporter.stop()
         self.bindings.stop()
         self.supervisor.stop()
+        for camera in self.cameras:
+            camera.stop()
+        for file in self._camera_files:
+            file.close()
+        self._camera_files.clear()
         self.forwarder.stop()
         self.spool.close()
 
@@ -188,6 +212,7 @@ class Gateway:
             "server": self.forwarder.status(),
             "bindings": self.bindings.status(),
             "stations": stations,
+            "cameras": [c.status() for c in self.cameras],
         }
 
     def rejected_items(self) -> list[dict[str, Any]]:
@@ -202,6 +227,10 @@ class Gateway:
             for r in self.spool.rejected(limit=1000)
         ]
 
+    def camera(self, name: str) -> CameraWorker | RecordingCamera:
+        (found,) = [c for c in self.cameras if c.camera.name == name]
+        return found
+
     def __enter__(self) -> Self:
         self.start()
         return self
@@ -213,3 +242,58 @@ class Gateway:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _camera_workers(
+    cameras: Sequence[CameraConfig],
+    spool: Spool,
+    device_keys: str | Path | None,
+    server_url: str,
+    token: str | None,
+    transport: httpx.BaseTransport | None,
+    files: list[Any],
+) -> list[CameraWorker | RecordingCamera]:
+    """A worker per camera. OpenCV is imported only by a gateway that has cameras."""
+    if not cameras:
+        return []
+    from devices.camera.keys import DeviceKeys
+    from devices.camera.qr import ReplayGuard
+    from devices.camera.readers import CameraState, QrTake, SevenSegTake
+    from devices.camera.recorder import ExamRecorder
+    from devices.camera.runner import CameraWorker, RecordingCamera
+
+    beside = spool.path
+    workers: list[CameraWorker | RecordingCamera] = []
+    keys = guard = None
+    state = CameraState(beside.with_name(beside.stem + ".cameras.json"))
+    for camera in cameras:
+        reader: QrTake | SevenSegTake
+        if camera.reads == "record":
+
+            def recorder(frames: Any, camera: CameraConfig = camera) -> ExamRecorder:
+                folder = beside.with_name(f"{beside.stem}.recordings") / camera.station
+                return ExamRecorder(
+                    camera.station,
+                    frames,
+                    server_url,
+                    token,
+                    folder,
+                    fps=camera.fps,
+                    transport=transport,
+                )
+
+            workers.append(RecordingCamera(camera, recorder))
+            continue
+        if camera.reads == "qr":
+            if device_keys is None:
+                raise ValueError(f"camera {camera.name} reads QR codes: device_keys is needed")
+            if keys is None:
+                keys = DeviceKeys.load(device_keys)
+                guard = ReplayGuard(beside.with_name(beside.stem + ".qr-seen.sqlite3"))
+                files.append(guard)
+            assert guard is not None
+            reader = QrTake(camera, keys, guard)
+        else:
+            reader = SevenSegTake(camera, state)
+        workers.append(CameraWorker(camera, spool, reader))
+    return workers

@@ -23,6 +23,12 @@
     corners = [[412, 220], [868, 226], [866, 402], [410, 396]]   # … or a fixed calibration
     stable_frames = 5               # optional: identical reads before a value is taken
 
+    [[camera]]                      # a practical exam seat: recorded while an exam is open there
+    station = "EXAM-01"
+    url = "rtsp://10.20.1.61/stream1"
+    reads = "record"
+    fps = 10                        # optional: frames a second written (default 10)
+
 docs/cameras.md describes each key; `safetrain camera calibrate` prints a 7seg table to paste.
 """
 
@@ -31,9 +37,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-CAMERA_READS = ("qr", "7seg")
+CAMERA_READS = ("qr", "7seg", "record")
 COMMON_KEYS = {"station", "url", "reads", "name"}
 QR_KEYS = {"roi", "devices", "max_age_s"}
+RECORD_KEYS = {"fps"}
 SEVEN_SEG_KEYS = {
     "device",
     "scenario",
@@ -53,7 +60,7 @@ class CameraConfig:
     name: str
     station: str
     url: str
-    reads: str  # qr or 7seg
+    reads: str  # qr, 7seg or record
     # qr
     roi: tuple[int, int, int, int] | None = None
     devices: tuple[str, ...] = ()
@@ -67,6 +74,8 @@ class CameraConfig:
     markers: tuple[int, int, int, int] | None = None
     corners: tuple[tuple[float, float], ...] | None = None
     stable_frames: int = 5
+    # record
+    fps: float = 10.0
 
 
 def _ints(value: Any, count: int) -> tuple[int, ...] | None:
@@ -128,7 +137,8 @@ def parse_cameras(
         if reads not in CAMERA_READS:
             problems.append(f"{where}.reads: must be one of {', '.join(CAMERA_READS)}")
             continue
-        known = COMMON_KEYS | (QR_KEYS if reads == "qr" else SEVEN_SEG_KEYS)
+        own = {"qr": QR_KEYS, "7seg": SEVEN_SEG_KEYS, "record": RECORD_KEYS}[reads]
+        known = COMMON_KEYS | own
         for key in sorted(set(entry) - known):
             problems.append(
                 f"{where}.{key}: unknown key for reads = {reads!r} "
@@ -142,6 +152,12 @@ def parse_cameras(
         fields: dict[str, Any] = {}
         if reads == "qr":
             fields.update(_qr(entry, where, station, problems, device_code))
+        elif reads == "record":
+            fps = entry.get("fps", 10)
+            if type(fps) not in (int, float) or not 1 <= fps <= 30:
+                problems.append(f"{where}.fps: must be 1 … 30 frames a second (got {fps!r})")
+            else:
+                fields["fps"] = float(fps)
         else:
             fields.update(_seven_seg(entry, where, station, problems, device_code, scenario_code))
         if len(problems) == bad:

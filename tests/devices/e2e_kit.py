@@ -310,6 +310,8 @@ def start_gateway(
         status_port=cfg.status_port,
         name=cfg.name,
         transport=transport,
+        cameras=cfg.cameras,
+        device_keys=cfg.device_keys,
         **GATEWAY_CLOCKS,
     )
     gateway.start()
