@@ -386,10 +386,11 @@ class _InView:
 class QrReader:
     """The result-QR reader of one camera above one pod (or a few, `devices`).
 
-    `read` decodes the grey ROI crop with cv2.QRCodeDetectorAruco and, if that reads nothing,
-    cv2.QRCodeDetector; a code that either finds but cannot decode is tried again twice the
-    size (a small QR seen through a soft lens). `now` is the unix time the frame was taken at
-    (the time check and the in-view judgement both use it).
+    `read` decodes the grey ROI crop with cv2.QRCodeDetectorAruco (every code in view) and, if
+    that reads nothing, cv2.QRCodeDetector; a code either finds but cannot decode is tried
+    again at twice the size (a small QR seen through a soft lens). `now` is the unix time the
+    frame was taken at: the age check and the in-view judgement both go by it. `station` is
+    the station the camera serves (the spool item's).
     """
 
     def __init__(
@@ -480,17 +481,19 @@ class QrReader:
             for text, seen in self._in_view.items()
             if now - seen.seen_at <= REPEAT_WITHIN_S
         }
+        new: str | None = None
         shown: QrOutcome | None = None
         for text in texts:
             seen = self._in_view.get(text)
-            if seen is not None:
-                seen.seen_at = now
-                if shown is None:
-                    shown = seen.again()
+            if seen is None:
+                new = new or text
             else:
-                outcome = self._judge(text, now)
-                self._in_view[text] = _InView(text, now, outcome)
-                return outcome
+                seen.seen_at = now
+                shown = shown or seen.again()
+        if new is not None:
+            outcome = self._judge(new, now)
+            self._in_view[new] = _InView(new, now, outcome)
+            return outcome
         assert shown is not None
         return shown
 

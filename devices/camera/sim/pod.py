@@ -4,6 +4,7 @@ with or without its result QR, under the camera's perspective and a named degrad
 The pod draws the QR at error-correction level M with a four-module quiet zone on a light
 panel; the camera looks down at the screen at an angle, so the page arrives as a keystoned
 quadrilateral with the QR 160–260 px on a side in a 1280×720 frame (`qr_px` to choose).
+Importing this module registers the live scene `sim://pod` (a pod finishing runs).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def _page(text: str | None, qr_side: int) -> tuple[MatLike, np.ndarray]:
             page, line, (90, 200 + 110 * i), cv2.FONT_HERSHEY_SIMPLEX, 1.3, _INK, 2, cv2.LINE_AA
         )
     cx, cy = 930, 380
+    if qr_side > 2 * (_SCREEN_H - cy) - 40:
+        raise ValueError(f"a {qr_side} px QR does not fit on the pod's page")
     if text is None:
         cv2.rectangle(page, (cx - 170, cy - 170), (cx + 170, cy + 170), _PANEL, -1)
         return page, np.zeros((0, 2), np.float32)
