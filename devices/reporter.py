@@ -20,10 +20,28 @@ STATUS_PATH = "/api/v1/gateways/status"
 
 
 def report_of(status: dict[str, Any]) -> dict[str, Any]:
-    """The server's shape of a gateway status: each station as `devices`, spool counters."""
+    """The server's shape of a gateway status: each station as `devices`, spool counters.
+
+    A station read by a camera (a pod's QR, a rig's display) is a device too: online while its
+    camera delivers frames; its frames are the results taken and the codes refused."""
+    stations = list(status.get("stations", []))
+    serial = {s.get("station") for s in stations}
+    for camera in status.get("cameras", []):
+        if camera.get("reads") in ("qr", "7seg") and camera.get("station") not in serial:
+            stations.append(
+                {
+                    "station": camera["station"],
+                    "online": camera.get("state") == "live",
+                    "via": f"camera-{camera['reads']}",
+                    "last_seen": camera.get("last_frame_at"),
+                    "frames_ok": camera.get("taken", 0),
+                    "frames_bad": camera.get("refused", 0),
+                }
+            )
+            serial.add(camera["station"])
     return {
         "gateway": status.get("gateway"),
-        "devices": status.get("stations", []),
+        "devices": stations,
         "spool_depth": status.get("spool", {}).get("depth"),
         "rejected": status.get("spool", {}).get("rejected"),
         "frames_ok": status.get("frames_ok"),

@@ -29,6 +29,7 @@ from devices.codec import Frame
 
 log = logging.getLogger("devices.camera")
 NOT_IN_THE_CODE = frozenset({"badge", "duration_s", "errors", "veto"})
+OK_OUTCOMES = frozenset({"none", "accepted", "repeat"})
 
 
 class QrTake:
@@ -51,7 +52,10 @@ class QrTake:
 
     def take(self, captured: Captured) -> Frame | None:
         outcome = self.reader.read(captured.frame, now=captured.at)
-        self.outcomes[outcome.status if outcome.status != "refused" else str(outcome.reason)] += 1
+        if outcome.status != "refused":
+            self.outcomes[outcome.status] += 1
+        elif not outcome.again:  # a refused code counts once while it stays in view
+            self.outcomes[str(outcome.reason)] += 1
         if outcome.status == "refused":
             self.last_refused = {
                 "reason": outcome.reason,
@@ -71,6 +75,9 @@ class QrTake:
             # takes an absent field as unknown (docs/device-protocol.md, "From a camera").
             return {k: v for k, v in outcome.frame.items() if k not in NOT_IN_THE_CODE}
         return None
+
+    def refused(self) -> int:
+        return sum(n for what, n in self.outcomes.items() if what not in OK_OUTCOMES)
 
     def status(self) -> dict[str, Any]:
         return {"outcomes": dict(self.outcomes), "last_refused": self.last_refused}
@@ -160,6 +167,9 @@ class SevenSegTake:
             "max": _number(Decimal(str(self.camera.max))),
             "ts": utc_text(captured.at),
         }
+
+    def refused(self) -> int:
+        return 0  # a display is unreadable at times, never refused
 
     def status(self) -> dict[str, Any]:
         return {"boot": self.boot, "taken": self.seq, "last_value": self.last_value}

@@ -33,6 +33,10 @@ class Reader(Protocol):
 
     def take(self, captured: Captured) -> Frame | None: ...
 
+    def refused(self) -> int:
+        """How many frames showed something refused (a forged or replayed code)."""
+        ...
+
     def status(self) -> dict[str, Any]: ...
 
 
@@ -67,6 +71,7 @@ class CameraWorker:
         self.errors: Counter[str] = Counter()
         self.last_taken: dict[str, Any] | None = None
         self.last_error: str | None = None
+        self.last_frame_at: float | None = None
         self.ended = False
 
     def start(self) -> None:
@@ -110,6 +115,7 @@ class CameraWorker:
             if captured is None:
                 continue
             self.frames += 1
+            self.last_frame_at = captured.at
             self._handle(captured)
 
     def _handle(self, captured: Captured) -> None:
@@ -143,7 +149,9 @@ class CameraWorker:
             "url": self.camera.url,
             "state": "ended" if self.ended else (source.state if source else "starting"),
             "frames": self.frames,
+            "last_frame_at": None if self.last_frame_at is None else utc_text(self.last_frame_at),
             "taken": self.taken,
+            "refused": self.reader.refused(),
             "last_taken": self.last_taken,
             "reader": self.reader.status(),
             "errors": dict(self.errors),

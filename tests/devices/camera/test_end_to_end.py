@@ -22,6 +22,7 @@ from devices.camera.sim.pod import render_pod
 from devices.camera.sim.rig import render_display
 from devices.camera.sim.video import write_video
 from devices.gateway import Gateway
+from devices.reporter import report_of
 from devices.sim.profiles import scenarios_for
 from tests.devices.e2e_kit import (
     Database,
@@ -161,8 +162,16 @@ class TestCamerasEndToEnd:
             assert by_ref[f"{POD}:0c0ffee0:3"] == (Decimal(55), False)
             assert [by_ref[f.key][0] for f in rig_frames] == [Decimal("87.5"), 87.5, 92]
             pod_status = gateway.camera(f"{POD}-qr").status()
-            assert pod_status["reader"]["outcomes"].get("bad_mac", 0) > 0
+            assert pod_status["reader"]["outcomes"].get("bad_mac") == 1  # once, not per frame
+            assert pod_status["refused"] == 1
             assert pod_status["taken"] == 2
+            # The console's device page hears of both camera stations through the status report.
+            reported = {d["station"]: d for d in report_of(gateway.status())["devices"]}
+            assert (reported[POD]["via"], reported[POD]["frames_ok"]) == ("camera-qr", 2)
+            assert (reported[RIG]["via"], reported[RIG]["frames_ok"]) == ("camera-7seg", 3)
+            assert reported[POD]["frames_bad"] == 1
+            eventually(lambda: gateway.reporter.reports > 0, 10, "a status report")
+            assert gateway.reporter.last_error is None
             gateway.stop()
             gateways.remove(gateway)
 
@@ -173,6 +182,6 @@ class TestCamerasEndToEnd:
             again = start_gateway(config, hall.token)
             gateways.append(again)
             eventually(lambda: finished(again), 60, "the second films read")
-            assert again.camera(f"{POD}-qr").status()["reader"]["outcomes"].get("replay", 0) > 0
+            assert again.camera(f"{POD}-qr").status()["reader"]["outcomes"].get("replay") == 1
             assert again.camera(f"{RIG}-7seg").status()["taken"] == 0
             assert len([f for f in db.frames() if f.frame_type == "result"]) == len(results)
