@@ -16,6 +16,7 @@ from devices.camera.cli import camera_app
 from devices.cli import gateway_app, sim_app
 from server import clikit, demo_hall
 from server.accounts.cli import token_app, user_app
+from server.assessment.recordings_cli import recordings_app
 from server.audit.cli import audit_app
 from server.catalog.cli import curricula_app
 from server.certificates.cli import cert_app, keys_app
@@ -43,6 +44,7 @@ for sub, name in (
     (keys_app, "keys"),
     (cert_app, "cert"),
     (outbox_app, "outbox"),
+    (recordings_app, "recordings"),
 ):
     app.add_typer(sub, name=name)
 app.add_typer(sim_app, name="sim")

@@ -352,3 +352,53 @@ class TestRetentionSetting:
         assert Settings(environment=Environment.production).exam_recording_retention_days >= 1096
         dev = Settings(environment=Environment.development, exam_recording_retention_days=1)
         assert dev.exam_recording_retention_days == 1
+
+
+class TestCommandLine:
+    def test_status_and_prune_past_retention_only_when_confirmed(
+        self,
+        client: TestClient,
+        session: Session,
+        exam: dict,
+        gateway: str,
+        settings: Settings,
+        db_url: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        from typer.testing import CliRunner
+
+        from server.cli import app as cli
+        from server.config import get_settings
+
+        upload(client, gateway, announcement(exam["attempt"]["id"], "EXAM-01"), VIDEO, 1 << 20)
+        row = session.exec(select(ExamRecording)).one()
+        path = Path(settings.exam_recordings_dir) / row.path
+        for name, value in {
+            "SAFETRAIN_DATABASE_URL": db_url,
+            "SAFETRAIN_ENVIRONMENT": "test",
+            "SAFETRAIN_EXAM_RECORDINGS_DIR": settings.exam_recordings_dir,
+            "COLUMNS": "200",
+        }.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        runner = CliRunner()
+        try:
+            kept = runner.invoke(cli, ["recordings", "status"])
+            assert kept.exit_code == 0, kept.output
+            assert "保存中 kept" in kept.output and "最早到期" in kept.output
+            nothing = runner.invoke(cli, ["recordings", "prune", "--yes"])
+            assert nothing.exit_code == 0 and "deleted 0 recordings" in nothing.output
+            assert path.exists()  # three years are not over
+
+            row.keep_until = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+            session.add(row)
+            session.commit()
+            declined = runner.invoke(cli, ["recordings", "prune"], input="n\n")
+            assert declined.exit_code == 1 and path.exists()
+            done = runner.invoke(cli, ["recordings", "prune", "--yes"])
+            assert done.exit_code == 0, done.output
+            assert "deleted 1 recordings" in done.output and not path.exists()
+            after = runner.invoke(cli, ["recordings", "status"])
+            assert "已按期删除 pruned" in after.output
+        finally:
+            get_settings.cache_clear()
