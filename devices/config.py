@@ -105,7 +105,7 @@ def parse_config(data: dict[str, Any], path: Path) -> GatewayConfig:
     elif device_keys is None and needs_keys(data.get("camera")):
         problems.append(
             "gateway.device_keys: a camera reads result QR codes: name the pods' key "
-            "file (safetrain camera keys --help)"
+            "file (safetrain camera keys add --help)"
         )
     entries = data.get("station", [])
     if not isinstance(entries, list) or (not entries and "camera" not in data):

@@ -190,3 +190,76 @@ def calibrate_command(
         + result.spec.toml_keys(),
         markup=False,
     )
+
+
+keys_app = typer.Typer(
+    help="结果二维码密钥 / The VR pods' result-QR keys (a TOML file outside the repository).",
+    no_args_is_help=True,
+)
+camera_app.add_typer(keys_app, name="keys")
+
+KeyFileOption = Annotated[
+    Path,
+    typer.Option("--file", help="密钥文件 / The key file, e.g. /etc/safetrain/device-keys.toml."),
+]
+
+
+def _fingerprint(key: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(key).hexdigest()[:12]
+
+
+@keys_app.command("add")
+def keys_add(
+    devices: Annotated[list[str], typer.Argument(help="设备编号 / Device codes, e.g. VR-07.")],
+    file: KeyFileOption,
+    replace: Annotated[
+        bool, typer.Option(help="替换已有密钥 / Replace keys the devices already have.")
+    ] = False,
+) -> None:
+    """新建密钥 / Give each device a fresh random key (the file is created with mode 0600)."""
+    from devices.camera.keys import KeyFileError, generate
+
+    try:
+        keys = generate(file, devices, replace=replace)
+    except KeyFileError as exc:
+        raise _fail(str(exc)) from exc
+    for dev in devices:
+        out.print(f"{dev}  {_fingerprint(keys[dev])}", markup=False)
+    out.print(
+        f"已写入 / written: {file}. 用 `safetrain camera keys show` 取出密钥装入设备 / load each "
+        "key into its pod with `safetrain camera keys show`",
+        markup=False,
+    )
+
+
+@keys_app.command("list")
+def keys_list(file: KeyFileOption) -> None:
+    """列出设备 / The devices in the key file and each key's fingerprint (never the key)."""
+    from devices.camera.keys import DeviceKeys, KeyFileError
+
+    try:
+        keys = DeviceKeys.load(file)
+    except KeyFileError as exc:
+        raise _fail(str(exc)) from exc
+    for dev in sorted(keys):
+        out.print(f"{dev}  {_fingerprint(keys[dev])}", markup=False)
+
+
+@keys_app.command("show")
+def keys_show(
+    device: Annotated[str, typer.Argument(help="设备编号 / The device code.")],
+    file: KeyFileOption,
+) -> None:
+    """显示密钥 / Print one device's key (base64url), to load into the pod; keep it secret."""
+    from devices.camera.keys import DeviceKeys, KeyFileError, encode_key
+
+    try:
+        keys = DeviceKeys.load(file)
+    except KeyFileError as exc:
+        raise _fail(str(exc)) from exc
+    key = keys.get(device)
+    if key is None:
+        raise _fail(f"{file}: 没有设备 {device} 的密钥 / no key for device {device}")
+    out.print(encode_key(key), markup=False)
