@@ -16,7 +16,7 @@ import numpy as np
 from cv2.typing import MatLike
 
 from devices.camera.sim.degrade import CONDITIONS, degrade
-from devices.camera.sim.scenes import SCENES, find_scene
+from devices.camera.sim.scenes import SCENE_MODULES, SCENES, find_scene
 from devices.camera.sources import (
     BadSourceUrl,
     Converter,
@@ -77,7 +77,7 @@ class SimSource(FrameSource):
         if scene is None:
             raise BadSourceUrl(
                 f"{self.name}: 没有场景 {name} / no scene {name!r} "
-                f"(可用 / known: {', '.join(sorted(SCENES))}); URL 格式 / URL format: {URL_FORMAT}"
+                f"(可用 / known: {', '.join(sorted({*SCENES, *SCENE_MODULES}))}); URL 格式 / URL format: {URL_FORMAT}"
             )
         scene_options = dict(self._scene_options)
         try:

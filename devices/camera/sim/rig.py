@@ -14,7 +14,7 @@ scaled to the window, as a display built to it looks.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -279,3 +279,61 @@ def render_display(
         glare=glare,
         colour=colour,
     )
+
+
+# --- the live scene: sim://rig ------------------------------------------------------------------
+
+RIG_URL_FORMAT = (
+    "sim://rig?digits=3&decimals=1&cycle=15&show=8&view=1&colour=red"
+    " (and the sim camera's own condition=, seed=, fps= …)"
+)
+
+
+def rig_scene(options: dict[str, str]) -> Callable[[float, int], MatLike]:
+    """A rig that finishes a run every `cycle` seconds and shows its score for the last `show`
+    seconds of each, dark in between (scores drawn from `view`, which also places the display in
+    the camera's view). A shown value is drawn once and then repeated, as a still display is."""
+    try:
+        digits = int(options.pop("digits", "3"))
+        decimals = int(options.pop("decimals", "1"))
+        cycle = float(options.pop("cycle", "15"))
+        show = float(options.pop("show", "8"))
+        seed = int(options.pop("view", "1"))
+    except ValueError as exc:
+        raise ValueError(
+            f"digits, decimals, cycle, show, view: 应为数字 / must be numbers ({exc})"
+        ) from None
+    colour = options.pop("colour", "red")
+    if colour not in COLOURS:
+        raise ValueError(f"colour={colour}: 应为 red 或 green / must be red or green")
+    if not 0 < show < cycle:
+        raise ValueError(f"show={show:g}: 应在 0 与 cycle 之间 / must be between 0 and cycle")
+    spec = DisplaySpec(
+        digits=digits, decimals=decimals, lit="green" if colour == "green" else "red"
+    )
+    view = RigView.random(np.random.default_rng(seed))
+    drawn: dict[str | None, MatLike] = {}
+    top = 10 ** (digits - decimals) - 1
+
+    def render(t: float, index: int) -> MatLike:
+        run, phase = divmod(t, cycle)
+        text: str | None = None
+        if phase >= cycle - show:
+            tenths = np.random.default_rng((seed, int(run))).integers(40 * 10, min(top, 100) * 10)
+            text = f"{tenths / 10:.{decimals}f}"
+        if text not in drawn:
+            if len(drawn) > 8:
+                drawn.clear()
+            drawn[text] = render_display(text, spec, np.random.default_rng(seed), view=view)
+        return drawn[text]
+
+    return render
+
+
+def _register() -> None:
+    from devices.camera.sim.scenes import register_scene
+
+    register_scene("rig", rig_scene, url_format=RIG_URL_FORMAT)
+
+
+_register()

@@ -31,7 +31,10 @@ class Scene:
 
 SCENES: dict[str, Scene] = {}
 
-SCENE_MODULES: dict[str, str] = {}
+SCENE_MODULES: dict[str, str] = {
+    "pod": "devices.camera.sim.pod",
+    "rig": "devices.camera.sim.rig",
+}
 """Scene name → the module that registers it when imported, for scenes that live elsewhere
 (imported by `find_scene` the first time the name is asked for)."""
 

@@ -319,8 +319,8 @@ class TestSimCamera:
             del SCENES["solid-test"]
 
     def test_an_unknown_scene_lists_the_known_ones(self) -> None:
-        with pytest.raises(BadSourceUrl, match=r"no scene 'pod'.*test-pattern"):
-            open_source("sim://pod")
+        with pytest.raises(BadSourceUrl, match=r"no scene 'kiln'.*pod, rig, test-pattern"):
+            open_source("sim://kiln")
 
     def test_a_bad_scene_option_is_named(self) -> None:
         with pytest.raises(BadSourceUrl, match="width=5"):
