@@ -2,8 +2,9 @@
 
 Each runs as its own `safetrain` process, exactly as an installer would start them: the VR pods
 on pseudo-terminals (symlinked where `devices/examples/hall1.toml` expects them), the three rigs
-on TCP ports, and the gateway with a fresh token of the demo gateway account. They are stopped
-with the server.
+on TCP ports, and the gateway with a fresh token of the demo gateway account; the gateway's
+simulated cameras (a pod's result QR, a legacy rig's display, an exam seat) run inside it. They
+are stopped with the server.
 """
 
 from __future__ import annotations
@@ -43,6 +44,21 @@ def gateway_token(engine: Engine, settings: Settings, actor: Actor) -> str | Non
         return secret
 
 
+CAMERA_PODS = ("VR-07",)  # hall1.toml's pods whose result QR a camera reads
+
+
+def camera_pod_key(path: Path) -> None:
+    """The camera-read pods' QR keys, made once: the simulated pod signs with the key the
+    gateway checks with (hall1.toml's device_keys names this file)."""
+    from devices.camera.keys import DeviceKeys, generate
+
+    have = set(DeviceKeys.load(path)) if path.exists() else set()
+    missing = [dev for dev in CAMERA_PODS if dev not in have]
+    if missing:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        generate(path, missing)
+
+
 def start(
     engine: Engine, settings: Settings, actor: Actor, server_url: str, logs: Path
 ) -> list[subprocess.Popen[bytes]]:
@@ -52,6 +68,7 @@ def start(
         return []
     logs.mkdir(parents=True, exist_ok=True)
     PTY_DIR.mkdir(parents=True, exist_ok=True)
+    camera_pod_key(logs / "device-keys.toml")
     cli = _safetrain()
     commands = [
         ("sim-vr", [*cli, "sim", "vr-pod", "--pty", "--devices", "6", "--link-dir", str(PTY_DIR)]),

@@ -36,9 +36,11 @@ ROOMS = (
 )
 STATIONS = (
     *((f"VR-{n:02d}", StationKind.vr_pod, f"VR 体验舱 {n} 号", "D101") for n in range(1, 7)),
+    ("VR-07", StationKind.vr_pod, "VR 体验舱 7 号（结果二维码，摄像头读取）", "D101"),
     ("FALL-01", StationKind.fall_rig, "高处坠落体验装置", "E101"),
     ("SHOCK-01", StationKind.shock_rig, "触电体验装置", "E101"),
     ("MECH-01", StationKind.mech_rig, "机械伤害体验装置", "E101"),
+    ("MECH-02", StationKind.mech_rig, "机械伤害体验装置（旧款，数码管，摄像头读取）", "E101"),
     *((f"EXAM-{n:02d}", StationKind.exam_seat, f"考试机位 {n} 号", "B101") for n in range(1, 5)),
     ("KIOSK-01", StationKind.kiosk, "大厅自助终端", None),
 )
@@ -272,14 +274,23 @@ def load(
             else:
                 planned.enrolled += 1
     planned.attendance = _attendance_so_far(session, actor, [nitration, injury], now)
-    # Three trainees at the first pods, so the simulated hall's results reach a trainee.
-    at_pods = [
-        tr.id
-        for e, tr, _ in enrolment.roster(session, nitration)
-        if e.status == EnrolmentStatus.enrolled and tr.id is not None
-    ][:3]
-    for n, trainee_id in enumerate(at_pods, start=1):
-        bindings.bind(session, actor, f"VR-{n:02d}", trainee_id, source="console", now=now)
+
+    # Trainees at the first pods, the camera-read pod and the camera-read rig, so the simulated
+    # hall's results reach a trainee.
+    def enrolled(course_id: int) -> list[int]:
+        return [
+            tr.id
+            for e, tr, _ in enrolment.roster(session, course_id)
+            if e.status == EnrolmentStatus.enrolled and tr.id is not None
+        ]
+
+    at_pods = enrolled(nitration)[:4]
+    places = [*(f"VR-{n:02d}" for n in range(1, 4)), "VR-07"]
+    for code, trainee_id in zip(places, at_pods, strict=False):
+        bindings.bind(session, actor, code, trainee_id, source="console", now=now)
+        planned.bound += 1
+    for trainee_id in [t for t in enrolled(injury) if t not in at_pods][:1]:
+        bindings.bind(session, actor, "MECH-02", trainee_id, source="console", now=now)
         planned.bound += 1
     return planned
 

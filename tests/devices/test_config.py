@@ -29,6 +29,31 @@ class TestExample:
             "MECH-01",
         ]
         assert all(s.baud == 115200 for s in config.stations)
+        assert [(c.station, c.reads) for c in config.cameras] == [
+            ("VR-07", "qr"),
+            ("MECH-02", "7seg"),
+            ("EXAM-01", "record"),
+        ]
+
+    def test_hall1_cameras_are_demo_stations_and_their_scenes_open(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`make run` makes the pod's key where hall1.toml looks for it, and each camera's
+        simulated scene opens with the options the file gives it."""
+        from devices.camera.sources import open_source
+        from server import demo_hall
+        from server.demo_schedule import STATIONS
+
+        config = load_config(EXAMPLE)
+        codes = {code: kind for code, kind, _, _ in STATIONS}
+        assert all(c.station in codes for c in config.cameras)
+        assert {codes[c.station] for c in config.cameras if c.reads == "record"} == {"exam_seat"}
+        monkeypatch.chdir(tmp_path)
+        assert config.device_keys == Path("var/demo-hall/device-keys.toml")
+        demo_hall.camera_pod_key(Path("var/demo-hall") / "device-keys.toml")
+        for camera in config.cameras:
+            with open_source(camera.url) as source:
+                assert source.read(5) is not None, camera.url
 
     def test_hall1_points_where_its_simulator_commands_put_the_devices(self) -> None:
         """`sim vr-pod --pty --devices 6 --link-dir /tmp/safetrain-hall1` and the rigs on

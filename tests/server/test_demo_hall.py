@@ -58,14 +58,27 @@ def test_results_arrive_within_a_minute_and_everything_stops(tmp_path: Path) -> 
     try:
         deadline = time.monotonic() + 60
         attempts = results = reports = 0
-        while time.monotonic() < deadline and not (attempts and reports):
+        by_camera: dict[str, int] = {}
+
+        attempts_via = (
+            "select count(*) from attempts a join device_frames f on f.key = a.source_ref"
+            " where a.source = 'device' and f.source = "
+        )
+        camera_queries = {s: f"{attempts_via}'{s}'" for s in ("camera-qr", "camera-7seg")}
+
+        while time.monotonic() < deadline and not (
+            attempts and reports and all(by_camera.values())
+        ):
             time.sleep(2)
             results = _count(url, "select count(*) from device_frames where frame_type = 'result'")
             attempts = _count(url, "select count(*) from attempts where source = 'device'")
             reports = _count(url, "select count(*) from gateway_reports")
+            by_camera = {s: _count(url, q) for s, q in camera_queries.items()}
         assert results > 0, "no result reached the server within a minute"
         assert attempts > 0, "no result was attributed to the trainees bound at the pods"
         assert reports == 1, "the gateway did not report the hall's status"
+        assert by_camera["camera-qr"] > 0, "no result QR of the camera-read pod became an attempt"
+        assert by_camera["camera-7seg"] > 0, "no reading of the rig's display became an attempt"
     finally:
         run.send_signal(signal.SIGINT)
         output, _ = run.communicate(timeout=30)
