@@ -294,6 +294,6 @@ def _camera_workers(
             assert guard is not None
             reader = QrTake(camera, keys, guard)
         else:
-            reader = SevenSegTake(camera, state)
+            reader = SevenSegTake(camera, state, known=lambda key: spool.state_of(key) is not None)
         workers.append(CameraWorker(camera, spool, reader))
     return workers

@@ -22,6 +22,8 @@
     markers = [0, 1, 2, 3]          # ArUco ids at the display's corners, TL TR BR BL …
     corners = [[412, 220], [868, 226], [866, 402], [410, 396]]   # … or a fixed calibration
     stable_frames = 5               # optional: identical reads before a value is taken
+    lit = "auto"                    # optional: the LEDs' colour, red, green or auto
+    dictionary = "DICT_4X4_50"      # optional: the markers' ArUco dictionary
 
     [[camera]]                      # a practical exam seat: recorded while an exam is open there
     station = "EXAM-01"
@@ -50,7 +52,10 @@ SEVEN_SEG_KEYS = {
     "markers",
     "corners",
     "stable_frames",
+    "lit",
+    "dictionary",
 }
+LIT = ("auto", "red", "green")
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,8 @@ class CameraConfig:
     markers: tuple[int, int, int, int] | None = None
     corners: tuple[tuple[float, float], ...] | None = None
     stable_frames: int = 5
+    lit: str = "auto"  # the LEDs' colour
+    dictionary: str = "DICT_4X4_50"  # the ArUco markers' dictionary
     # record
     fps: float = 10.0
 
@@ -250,6 +257,19 @@ def _seven_seg(
             )
         else:
             fields["corners"] = corners
+    lit = entry.get("lit", "auto")
+    if lit not in LIT:
+        problems.append(f"{where}.lit: must be one of {', '.join(LIT)} (got {lit!r})")
+    else:
+        fields["lit"] = lit
+    dictionary = entry.get("dictionary", "DICT_4X4_50")
+    if not isinstance(dictionary, str) or not dictionary.startswith("DICT_"):
+        problems.append(
+            f"{where}.dictionary: must name an ArUco dictionary such as DICT_4X4_50 "
+            f"(got {dictionary!r})"
+        )
+    else:
+        fields["dictionary"] = dictionary
     stable = entry.get("stable_frames", 5)
     if type(stable) is not int or not 2 <= stable <= 60:
         problems.append(f"{where}.stable_frames: must be 2 … 60 (got {stable!r})")

@@ -33,6 +33,7 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -402,8 +403,10 @@ class QrReader:
         roi: Roi | tuple[int, int, int, int] | None = None,
         max_age_s: float = MAX_AGE_S,
         devices: set[str] | None = None,
+        keep: Callable[[Frame, float], object] | None = None,
     ) -> None:
         self.station = station
+        self.keep = keep
         self.keys = keys
         self.guard = guard
         self.roi = Roi(*roi) if isinstance(roi, tuple) else roi
@@ -511,6 +514,14 @@ class QrReader:
             return QrOutcome("refused", "wrong_station", text)
         if abs(now - result.at) > self.max_age_s:
             return QrOutcome("refused", "stale", text)
-        if not self.guard.claim(*result.identity, result.at, now):
+        if self.guard.seen(*result.identity):
             return QrOutcome("refused", "replay", text)
-        return QrOutcome("accepted", text=text, frame=result.frame())
+        frame = result.frame()
+        if self.keep is not None:
+            # Kept (the gateway's spool) before the identity is claimed: a crash between the
+            # two loses nothing — the code, still on screen, is kept again, and the spool
+            # takes an identity once.
+            self.keep(frame, now)
+        if not self.guard.claim(*result.identity, result.at, now):
+            return QrOutcome("refused", "replay", text)  # another camera's, just now
+        return QrOutcome("accepted", text=text, frame=frame)

@@ -26,12 +26,18 @@ from devices.spool import Spool, SpoolItem
 log = logging.getLogger("devices.camera")
 
 
+Keep = Callable[[Frame], bool]
+"""Puts a result frame into the spool (durably, when it returns); False if it was there."""
+
+
 class Reader(Protocol):
-    """Turns frames into result frames: `take` answers a frame to spool, or None."""
+    """Turns frames into result frames. `take` hands what it takes to `keep` *before* it
+    records having taken it, so that a crash between the two repeats the keep (which the
+    spool takes once) rather than losing the result; it answers the frame it kept, or None."""
 
     source: str  # the envelope's source: camera-qr or camera-7seg
 
-    def take(self, captured: Captured) -> Frame | None: ...
+    def take(self, captured: Captured, keep: Keep) -> Frame | None: ...
 
     def refused(self) -> int:
         """How many frames showed something refused (a forged or replayed code)."""
@@ -119,25 +125,29 @@ class CameraWorker:
             self._handle(captured)
 
     def _handle(self, captured: Captured) -> None:
+        def keep(frame: Frame) -> bool:
+            item = SpoolItem(
+                self.camera.station,
+                frame,
+                source=self.reader.source,
+                received_at=utc_text(captured.at),
+            )
+            if not self.spool.store(item):
+                return False
+            self.taken += 1
+            self.last_taken = {"key": item.key, "score": frame.get("score"), "at": item.received_at}
+            log.info(
+                "camera %s: %s score %s → spool", self.camera.name, item.key, frame.get("score")
+            )
+            return True
+
         try:
-            frame = self.reader.take(captured)
+            self.reader.take(captured, keep)
         except Exception as exc:
             self.errors[type(exc).__name__] += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.exception(
                 "camera %s: the reader failed on frame %d", self.camera.name, captured.index
-            )
-            return
-        if frame is None:
-            return
-        item = SpoolItem(
-            self.camera.station, frame, source=self.reader.source, received_at=utc_text(captured.at)
-        )
-        if self.spool.store(item):
-            self.taken += 1
-            self.last_taken = {"key": item.key, "score": frame.get("score"), "at": item.received_at}
-            log.info(
-                "camera %s: %s score %s → spool", self.camera.name, item.key, frame.get("score")
             )
 
     def status(self) -> dict[str, Any]:
