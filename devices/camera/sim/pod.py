@@ -173,7 +173,8 @@ URL_FORMAT = (
 
 def pod_scene(options: dict[str, str]) -> Callable[[float, int], MatLike]:
     """A pod that finishes a run every `cycle` seconds and shows its result QR for the last
-    `show` seconds of each (seq 1, 2, … under one boot id; scores drawn from `view`, which also
+    `show` seconds of each (seq 1, 2, … under a boot id new at each start, as a pod's is at
+    each power-on — the same id again would be a replay; scores drawn from `view`, which also
     places the screen in the camera's view). The codes are signed with `dev`'s key from the
     key file `keys`; without one, with a random key no gateway knows (every code is then
     refused as bad_mac, which is also worth seeing). The sim camera degrades the frames."""
@@ -197,7 +198,7 @@ def pod_scene(options: dict[str, str]) -> Callable[[float, int], MatLike]:
     key = key or secrets.token_bytes(32)
     rng = np.random.default_rng(seed)
     view = PodView.draw(rng)
-    boot = f"{int(rng.integers(0, 2**32)):08x}"
+    boot = secrets.token_hex(4)  # a new boot id each time the pod (the scene) starts
     opened = time.time()
 
     def render(t: float, index: int) -> MatLike:
