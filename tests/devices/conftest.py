@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 import serial
 
+from devices.gateway import Gateway
 from devices.sim.device import SimDevice
 from devices.sim.profiles import PROFILES
 from devices.source import register_backend
@@ -81,3 +83,21 @@ def make_sim(tmp_path: Path) -> Iterator[Callable[..., SimDevice]]:
     yield make
     for sim in made:
         sim.stop()
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A fresh migrated SQLite database (the end-to-end tests that do not also run on
+    PostgreSQL)."""
+    path = tmp_path / "server.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def gateways() -> Iterator[list[Gateway]]:
+    """Gateways a test started; stopped (every port, thread and file closed) after it."""
+    started: list[Gateway] = []
+    yield started
+    for gateway in started:
+        gateway.stop()

@@ -7,9 +7,8 @@ every frame a device made is stored once and every result becomes one attempt.
 from __future__ import annotations
 
 import random
-import shutil
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -42,23 +41,6 @@ from tests.devices.kit import Transport
 
 MakeSim = Callable[..., SimDevice]
 SCENARIO = scenarios_for("vr_pod")[0]  # one scenario, so a run's length is known
-
-
-@pytest.fixture
-def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
-    """A fresh migrated SQLite database (the tests here that do not also run on PostgreSQL)."""
-    path = tmp_path / "server.db"
-    shutil.copyfile(sqlite_template, path)
-    return f"sqlite:///{path}"
-
-
-@pytest.fixture
-def gateways() -> Iterator[list[Gateway]]:
-    """Gateways a test started; stopped (every port, thread and file closed) after it."""
-    started: list[Gateway] = []
-    yield started
-    for gateway in started:
-        gateway.stop()
 
 
 def gateway_for(

@@ -6,14 +6,11 @@ code on the same film, and the genuine code shown again after a gateway restart,
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from devices.camera import keys as device_keys
 from devices.camera.qr import result_text
@@ -36,21 +33,6 @@ POD, RIG = "VR-07", "MECH-02"
 POD_SCENARIO = scenarios_for("vr_pod")[0].code
 RIG_SCENARIO = scenarios_for("mech_rig")[0].code
 SPEC = DisplaySpec(digits=3, decimals=1)
-
-
-@pytest.fixture
-def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
-    path = tmp_path / "server.db"
-    shutil.copyfile(sqlite_template, path)
-    return f"sqlite:///{path}"
-
-
-@pytest.fixture
-def gateways() -> Iterator[list[Gateway]]:
-    started: list[Gateway] = []
-    yield started
-    for gateway in started:
-        gateway.stop()
 
 
 def pod_film(path: Path, texts: list[str | None], hold: int = 12) -> Path:
