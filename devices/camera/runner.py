@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from devices.camera.config import CameraConfig
-from devices.camera.sources import Captured, FrameSource, SourceEnded, open_source
+from devices.camera.sources import Captured, FrameSource, SourceEnded, open_source, redacted
 from devices.codec import Frame
 from devices.spool import Spool, SpoolItem
 
@@ -49,6 +49,17 @@ class Reader(Protocol):
 def utc_text(at: float) -> str:
     moment = dt.datetime.fromtimestamp(at, dt.UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def identity(camera: CameraConfig) -> dict[str, str]:
+    """What the status page says a camera is: its name, station, job and URL (a stream's
+    password shown as ***: the status goes to the server and to anyone on the hall's network)."""
+    return {
+        "camera": camera.name,
+        "station": camera.station,
+        "reads": camera.reads,
+        "url": redacted(camera.url),
+    }
 
 
 class CameraWorker:
@@ -108,15 +119,24 @@ class CameraWorker:
             self._source = self._opener(self.camera.url)
         except Exception as exc:  # a bad URL is refused when the config is checked; this is rarer
             self.last_error = f"{type(exc).__name__}: {exc}"
-            log.error("camera %s: cannot open %s: %s", self.camera.name, self.camera.url, exc)
+            log.error(
+                "camera %s: cannot open %s: %s", self.camera.name, redacted(self.camera.url), exc
+            )
             return
-        log.info("camera %s: reading %s (%s)", self.camera.name, self.camera.url, self.camera.reads)
+        log.info(
+            "camera %s: reading %s (%s)",
+            self.camera.name,
+            redacted(self.camera.url),
+            self.camera.reads,
+        )
         while not self._stop.is_set():
             try:
                 captured = self._source.read(self._read_timeout)
             except SourceEnded:
                 self.ended = True
-                log.info("camera %s: %s has no more frames", self.camera.name, self.camera.url)
+                log.info(
+                    "camera %s: %s has no more frames", self.camera.name, redacted(self.camera.url)
+                )
                 return
             if captured is None:
                 continue
@@ -153,10 +173,7 @@ class CameraWorker:
     def status(self) -> dict[str, Any]:
         source = self._source
         return {
-            "camera": self.camera.name,
-            "station": self.camera.station,
-            "reads": self.camera.reads,
-            "url": self.camera.url,
+            **identity(self.camera),
             "state": "ended" if self.ended else (source.state if source else "starting"),
             "frames": self.frames,
             "last_frame_at": None if self.last_frame_at is None else utc_text(self.last_frame_at),
@@ -193,7 +210,9 @@ class RecordingCamera:
             self._source = self._opener(self.camera.url)
         except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
-            log.error("camera %s: cannot open %s: %s", self.camera.name, self.camera.url, exc)
+            log.error(
+                "camera %s: cannot open %s: %s", self.camera.name, redacted(self.camera.url), exc
+            )
             return
         self.recorder = self._make_recorder(self._read)
         self.recorder.start()
@@ -214,10 +233,7 @@ class RecordingCamera:
     def status(self) -> dict[str, Any]:
         source = self._source
         return {
-            "camera": self.camera.name,
-            "station": self.camera.station,
-            "reads": self.camera.reads,
-            "url": self.camera.url,
+            **identity(self.camera),
             "state": source.state if source else "starting",
             "recorder": self.recorder.status() if self.recorder is not None else None,
             "last_error": self.last_error,

@@ -123,3 +123,14 @@ class TestSevenSegTake:
         for i in range(6):
             third.take(shot(showing, i), spool.keep)  # after a blank: a new run
         assert [f["seq"] for f in spool.frames.values()] == [1, 2]
+
+
+class TestStatus:
+    def test_a_streams_password_never_reaches_the_status_page(self) -> None:
+        from devices.camera.runner import identity
+
+        camera = CameraConfig(
+            name="VR-07-qr", station="VR-07", url="rtsp://admin:s3cret@10.20.1.57/s1", reads="qr"
+        )
+        shown = identity(camera)
+        assert "s3cret" not in str(shown) and shown["url"] == "rtsp://admin:***@10.20.1.57/s1"
