@@ -275,3 +275,35 @@ class TestStatus:
         report = server.reports[-1]
         assert report["gateway"] == "hall1" and report["spool_depth"] == 0
         assert [d["station"] for d in report["devices"]] == ["VR-01", "FALL-01"]
+
+
+class TestCameras:
+    def test_an_exam_seat_camera_runs_its_recorder_and_stops_with_the_gateway(
+        self, server: FakeServer, make_gateway: Callable[..., Gateway], tmp_path: Path
+    ) -> None:
+        """The recorder asks the server for open exams at its seat; this server has no such
+        endpoint, so it records nothing — and says so — while its camera stays live."""
+        from devices.camera.config import CameraConfig
+
+        seat = CameraConfig(
+            name="EXAM-01-record",
+            station="EXAM-01",
+            url="sim://test-pattern?width=320&height=240&fps=10",
+            reads="record",
+        )
+        gw = make_gateway([], server, cameras=[seat])
+        assert gw.status_server is not None
+        wait_for(
+            lambda: (
+                httpx.get(f"{gw.status_server.url}/status").json()["cameras"][0]["state"] == "live"
+            ),
+            what="the seat's camera live",
+        )
+        (camera,) = httpx.get(f"{gw.status_server.url}/status").json()["cameras"]
+        assert (camera["station"], camera["reads"]) == ("EXAM-01", "record")
+        wait_for(
+            lambda: gw.camera("EXAM-01-record").status()["recorder"]["last_error"] is not None,
+            what="the recorder's first poll",
+        )
+        assert gw.camera("EXAM-01-record").status()["recorder"]["recording"] is None
+        assert (tmp_path / "gateway.recordings" / "EXAM-01").is_dir()
