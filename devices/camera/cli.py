@@ -18,7 +18,7 @@ EXIT_BAD_INPUT = 2
 EXIT_UNREADABLE = 1
 
 camera_app = typer.Typer(
-    help="摄像头 / Station cameras: calibrate a rig's LED-display camera.",
+    help="摄像头 / Station cameras: calibrate a rig's display camera; the pods' QR keys.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -26,7 +26,7 @@ camera_app = typer.Typer(
 
 @camera_app.callback()
 def _group() -> None:
-    """摄像头 / Station cameras: calibrate a rig's LED-display camera."""
+    """摄像头 / Station cameras: calibrate a rig's display camera; the pods' QR keys."""
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
@@ -81,7 +81,7 @@ def calibrate_command(
         typer.Option("--out", help="叠加图 / Where to write the overlay PNG.", dir_okay=False),
     ] = Path("overlay.png"),
     station: Annotated[
-        str, typer.Option(help="站点代码 / The station code for the printed [[camera]] table.")
+        str, typer.Option(help="站点代码 / The station code for the printed camera table.")
     ] = "RIG-01",
     scenario: Annotated[
         str | None, typer.Option(help="场景代码 / The scenario the rig's runs are scored under.")
