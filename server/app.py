@@ -16,6 +16,8 @@ from sqlalchemy import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kiosk import pages as kiosk_pages
+from kiosk.routes import router as kiosk_router
 from server.accounts.routes import router as accounts_router
 from server.assessment.attempt_routes import router as attempt_router
 from server.assessment.background import grade_due_forever
@@ -78,6 +80,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     console_results_router,
     console_certificates_router,
     console_outbox_router,
+    kiosk_router,
 )
 
 API_DESCRIPTION = """
@@ -108,6 +111,9 @@ CONSOLE_HEADERS = (
 )
 
 
+PAGE_PREFIXES = ("/console", "/kiosk")
+
+
 class SecurityHeaders:
     """The headers every answer carries, and console pages their CSP. Plain ASGI: Starlette's
     `@app.middleware("http")` costs a task and a stream per request (docs/benchmarks.md)."""
@@ -119,7 +125,8 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = CONSOLE_HEADERS if str(scope["path"]).startswith("/console") else HEADERS
+        # Kiosk pages too: their own files only, and nothing of a trainee kept in the cache.
+        extra = CONSOLE_HEADERS if str(scope["path"]).startswith(PAGE_PREFIXES) else HEADERS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -147,6 +154,10 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 def _is_console(request: Request) -> bool:
     return request.url.path.startswith("/console")
+
+
+def _is_kiosk(request: Request) -> bool:
+    return request.url.path == "/kiosk" or request.url.path.startswith("/kiosk/")
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -186,6 +197,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def _safetrain_error(request: Request, exc: SafetrainError) -> Response:
         if _is_console(request):
             return console_pages.error_page(request, exc)
+        if _is_kiosk(request):
+            return kiosk_pages.error_page(request, exc)
         headers = {}
         if isinstance(exc.details, dict) and "retry_after_seconds" in exc.details:
             headers["Retry-After"] = str(exc.details["retry_after_seconds"])
@@ -198,10 +211,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         error = InvalidInput(f"输入有误：{fields}", f"invalid input: {fields}", details=details)
         if _is_console(request):
             return console_pages.error_page(request, error)
+        if _is_kiosk(request):
+            return kiosk_pages.error_page(request, error)
         return JSONResponse(error.body(), status_code=422)
 
     app.add_middleware(SecurityHeaders)
     for router in ROUTERS:
         app.include_router(router)
+    app.mount("/kiosk/static", StaticFiles(directory=kiosk_pages.STATIC_DIR), name="kiosk-static")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

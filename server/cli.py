@@ -16,6 +16,7 @@ from devices.camera.cli import camera_app
 from devices.cli import gateway_app, sim_app
 from server import clikit, demo_hall
 from server.accounts.cli import token_app, user_app
+from server.accounts.kiosk_cli import kiosk_app
 from server.assessment.recordings_cli import recordings_app
 from server.audit.cli import audit_app
 from server.catalog.cli import curricula_app
@@ -39,6 +40,7 @@ for sub, name in (
     (user_app, "user"),
     (token_app, "token"),
     (trainees_app, "trainees"),
+    (kiosk_app, "kiosk"),
     (curricula_app, "curricula"),
     (audit_app, "audit"),
     (keys_app, "keys"),
@@ -160,7 +162,7 @@ def demo_load(
     ] = False,
 ) -> None:
     """载入演示数据 / Load demo users, employers and trainees (development only)."""
-    from server import demo
+    from server import demo, demo_kiosk
     from server.accounts.models import CONSOLE_ROLES
 
     settings = clikit.settings()
@@ -202,6 +204,20 @@ def demo_load(
         how = f"password {demo.DEMO_PASSWORD}" if role in CONSOLE_ROLES else "bearer token"
         table.add_row(username, role.value, how)
     clikit.out.print(table)
+    kiosk = loaded.kiosk
+    if kiosk.pins:
+        clikit.out.print(
+            f"自助终端 /kiosk：演示学员 PIN 码 / kiosk demo trainees' PIN: {demo_kiosk.DEMO_PIN}"
+        )
+    if kiosk.trainee_id_number:
+        clikit.out.print(
+            f"  现在可签到 / can check in now: {kiosk.trainee_name}, ID {kiosk.trainee_id_number}"
+        )
+    if kiosk.setup_code:
+        clikit.out.print(
+            f"  {demo_kiosk.KIOSK_STATION} 设置码 / setup code (open /kiosk/setup, once): "
+            f"{kiosk.setup_code}"
+        )
     if loaded.tokens:
         clikit.out.print("令牌只显示这一次 / tokens, shown this once:")
         for username, secret in loaded.tokens.items():

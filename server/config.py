@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     login_window_minutes: int = Field(default=15, gt=0)
     login_max_failures_per_account: int = Field(default=5, gt=0)
     login_max_failures_per_address: int = Field(default=20, gt=0)
+    # The kiosk (docs/kiosk.md): ID number + PIN failures per ID number lock that ID for the
+    # lockout; failures across IDs per kiosk pause that kiosk. A signed-in trainee is signed out
+    # after this many seconds without a request (the page counts down the last 15).
+    kiosk_idle_seconds: int = Field(default=90, ge=5)
+    kiosk_pin_max_failures_per_id: int = Field(default=5, gt=0)
+    kiosk_pin_lockout_minutes: int = Field(default=15, gt=0)
+    kiosk_pin_max_failures_per_kiosk: int = Field(default=20, gt=0)
     # X-Forwarded-For is believed only when the direct peer is one of these (comma-separated).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1", "::1"]

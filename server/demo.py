@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, func, select
 
 from curricula.model import EducationLevel
-from server import demo_schedule
+from server import demo_kiosk, demo_schedule
 from server.accounts import service as accounts
 from server.accounts.models import CONSOLE_ROLES, Role, User, UserCreate
 from server.audit.service import Actor
@@ -102,6 +102,7 @@ class Loaded:
     plan: Planned = field(default_factory=Planned)
     # Bearer tokens of the token-only demo accounts (regulator, gateway): shown only now.
     tokens: dict[str, str] = field(default_factory=dict)
+    kiosk: demo_kiosk.DemoKiosk = field(default_factory=demo_kiosk.DemoKiosk)
 
     @property
     def anything(self) -> bool:
@@ -157,4 +158,7 @@ def load(
             trainees.register(session, actor, person)
             loaded.trainees += 1
     loaded.plan = demo_schedule.load(session, actor, settings.tz)
+    if loaded.plan.courses:
+        loaded.kiosk = demo_kiosk.load(session, actor, settings.tz)
+        loaded.plan.sessions += loaded.kiosk.sessions
     return loaded

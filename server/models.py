@@ -2,7 +2,14 @@
 
 from sqlmodel import SQLModel
 
-from server.accounts.models import ApiToken, LoginFailure, LoginSession, User
+from server.accounts.models import (
+    ApiToken,
+    KioskDevice,
+    KioskSession,
+    LoginFailure,
+    LoginSession,
+    User,
+)
 from server.assessment.models import Attempt, ExamSitting, TheoryAnswer, TheoryPaper
 from server.audit.models import AuditEvent, AuditHead
 from server.certificates.models import (
@@ -48,6 +55,8 @@ __all__ = [
     "FeedKey",
     "GatewayReport",
     "InstructorAbsence",
+    "KioskDevice",
+    "KioskSession",
     "LoginFailure",
     "LoginSession",
     "OperationCertificate",

@@ -200,3 +200,49 @@ def make_trainee_user(session: Session, *, trainee: Trainee) -> User:
             trainee_id=trainee.id,
         ),
     )
+
+
+# --- kiosk -------------------------------------------------------------------------------
+
+PIN = "246810"
+
+
+def make_kiosk(session: Session, *, code: str | None = None) -> tuple[Station, str]:
+    """A station of kind kiosk and a one-time setup code for a screen (see tests/kiosk)."""
+    from server.accounts import kiosk
+
+    station = make_station(session, code=code or f"KIOSK-{next(_seq):02d}", kind="kiosk")
+    _, setup_code = kiosk.enrol_device(session, ACTOR, station.code)
+    return station, setup_code
+
+
+def set_pin(session: Session, *, trainee: Trainee, pin: str = PIN) -> User:
+    from server.accounts import pins
+
+    assert trainee.id is not None
+    return pins.set_pin(session, ACTOR, trainee.id, pin)
+
+
+def make_session_now(
+    session: Session, *, course: Course, before: int = 10, after: int = 120
+) -> ClassSession:
+    """A session that began `before` minutes ago and ends `after` minutes from now."""
+    assert course.id is not None
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    data = SessionCreate(
+        kind="theory",  # type: ignore[arg-type]
+        title="硝化安全晨会",
+        starts_at=now - dt.timedelta(minutes=before),
+        ends_at=now + dt.timedelta(minutes=after),
+    )
+    return scheduling.add_session(session, ACTOR, course.id, data, ZoneInfo("Asia/Shanghai"))
+
+
+def course_around_today(session: Session, **overrides: object) -> Course:
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    return make_course(
+        session,
+        starts_on=(today - dt.timedelta(days=1)).isoformat(),
+        ends_on=(today + dt.timedelta(days=30)).isoformat(),
+        **overrides,  # type: ignore[arg-type]
+    )

@@ -1,4 +1,4 @@
-"""Users, API tokens, console login sessions and recorded login failures."""
+"""Users, API tokens, console and kiosk sessions, kiosk devices and recorded login failures."""
 
 from __future__ import annotations
 
@@ -53,6 +53,8 @@ class User(UserBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=64, unique=True, index=True)
     password_hash: str | None = Field(default=None, max_length=255)
+    # A trainee's 6-digit kiosk PIN (argon2); set and reset by staff, never shown back.
+    pin_hash: str | None = Field(default=None, max_length=255)
     is_active: bool = True
     trainee_id: int | None = Field(default=None, foreign_key="trainees.id", unique=True)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -155,3 +157,33 @@ class LoginFailure(SQLModel, table=True):
     account: str = Field(max_length=64)
     address: str = Field(max_length=64)
     at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class KioskDevice(SQLModel, table=True):
+    """A screen set up as one kiosk station; its cookie holds a secret, the table its SHA-256."""
+
+    __tablename__ = "kiosk_devices"
+
+    id: int | None = Field(default=None, primary_key=True)
+    station_id: int = Field(foreign_key="stations.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    # One-time setup code (its SHA-256) an admin types into the screen; cleared once used.
+    setup_hash: str | None = Field(default=None, max_length=64, unique=True)
+    setup_expires_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    activated_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class KioskSession(SQLModel, table=True):
+    """A trainee signed in at one kiosk; ends after the idle timeout or at sign-out."""
+
+    __tablename__ = "kiosk_sessions"
+
+    id: str = Field(primary_key=True, max_length=64)  # SHA-256 of the cookie's secret
+    user_id: int = Field(foreign_key="users.id", index=True)
+    trainee_id: int = Field(foreign_key="trainees.id")
+    device_id: int = Field(foreign_key="kiosk_devices.id")
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: dt.datetime = Field(sa_type=UTCDateTime, index=True)

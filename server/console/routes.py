@@ -11,9 +11,11 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from curricula import EducationLevel
+from server.accounts import pins
 from server.accounts import service as accounts
 from server.accounts.models import CONSOLE_ROLES, Role, UserCreate
 from server.console.pages import (
+    ConsoleLogin,
     ConsoleLoginDep,
     console_allow,
     error_page,
@@ -244,9 +246,14 @@ def import_template(kind: str) -> Response:
     )
 
 
-@router.get("/trainees/{trainee_id}", **STAFF_PAGES)
-def trainee_detail(
-    request: Request, session: SessionDep, login: ConsoleLoginDep, trainee_id: int
+def _trainee_page(
+    request: Request,
+    session: SessionDep,
+    login: ConsoleLogin,
+    trainee_id: int,
+    *,
+    pin_error: str | None = None,
+    status_code: int = 200,
 ) -> Response:
     trainee = trainees.get(session, trainee_id)
     employer = trainees.employer_of(session, trainee)
@@ -254,9 +261,43 @@ def trainee_detail(
     return render(
         request,
         "trainee_detail.html",
-        {"item": item, "education_label": education_label},
+        {
+            "item": item,
+            "education_label": education_label,
+            "has_pin": pins.has_pin(session, trainee_id),
+            "may_set_pin": login.role in FULL_IDENTITY,
+            "pin_set_now": "pin_set" in request.query_params,
+            "pin_error": pin_error,
+        },
         login=login,
+        status_code=status_code,
     )
+
+
+@router.get("/trainees/{trainee_id}", **STAFF_PAGES)
+def trainee_detail(
+    request: Request, session: SessionDep, login: ConsoleLoginDep, trainee_id: int
+) -> Response:
+    return _trainee_page(request, session, login, trainee_id)
+
+
+@router.post("/trainees/{trainee_id}/pin", **REGISTRY_FORMS)
+def trainee_set_pin(
+    request: Request,
+    session: SessionDep,
+    login: ConsoleLoginDep,
+    trainee_id: int,
+    pin: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    """Set or reset the trainee's kiosk PIN."""
+    try:
+        pins.set_pin(session, login.actor, trainee_id, pin.strip())
+    except InvalidInput as exc:
+        message = exc.en if language(request) == "en" else exc.zh
+        return _trainee_page(
+            request, session, login, trainee_id, pin_error=message, status_code=exc.status
+        )
+    return RedirectResponse(f"/console/trainees/{trainee_id}?pin_set=1", status_code=303)
 
 
 @router.get("/users", **console_allow(Role.admin))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
@@ -24,6 +25,7 @@ from server.scheduling.models import (
     Course,
     Enrolment,
     EnrolmentStatus,
+    Room,
     SessionKind,
 )
 from server.scheduling.schemas import AttendancePublic, KindProgress, TraineeProgress
@@ -343,3 +345,60 @@ def progress(session: Session, course: Course) -> list[TraineeProgress]:
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class DaySession:
+    """One of a trainee's sessions on a day, with where it is and their attendance so far."""
+
+    row: ClassSession
+    course: Course
+    room: Room | None
+    attendance: Attendance | None
+
+    def can_check_in(self, now: dt.datetime) -> bool:
+        checked_in = self.attendance is not None and self.attendance.checked_in_at is not None
+        return not checked_in and self.row.starts_at - EARLY_CHECK_IN <= now <= self.row.ends_at
+
+    def can_check_out(self) -> bool:
+        return self.attendance is not None and self.attendance.checked_in_at is not None
+
+
+def trainee_day(session: Session, trainee_id: int, day: dt.date, tz: ZoneInfo) -> list[DaySession]:
+    """The sessions of the courses a trainee is enrolled in that start on `day` (local time)."""
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
+    end = start + dt.timedelta(days=1)
+    rows = session.exec(
+        select(ClassSession, Course)
+        .join(Course, col(Course.id) == ClassSession.course_id)
+        .join(Enrolment, col(Enrolment.course_id) == Course.id)
+        .where(
+            Enrolment.trainee_id == trainee_id,
+            Enrolment.status == EnrolmentStatus.enrolled,
+            col(ClassSession.starts_at) >= start,
+            col(ClassSession.starts_at) < end,
+        )
+        .order_by(col(ClassSession.starts_at))
+    ).all()
+    out = []
+    for row, course in rows:
+        assert row.id is not None
+        room = session.get(Room, row.room_id) if row.room_id is not None else None
+        out.append(DaySession(row, course, room, _record(session, row.id, trainee_id)))
+    return out
+
+
+def trainee_attendance(session: Session, trainee_id: int, attendance_id: int) -> DaySession:
+    """One attendance record of this trainee; another trainee's is "not found" (never shown)."""
+    att = session.get(Attendance, attendance_id)
+    if att is None or att.trainee_id != trainee_id:
+        raise NotFound(
+            f"考勤 {attendance_id} 不存在",
+            f"attendance {attendance_id} does not exist",
+            code="attendance_not_found",
+        )
+    row = get_session(session, att.session_id)
+    course = session.get(Course, row.course_id)
+    assert course is not None
+    room = session.get(Room, row.room_id) if row.room_id is not None else None
+    return DaySession(row, course, room, att)

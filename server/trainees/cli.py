@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.table import Table
+from sqlmodel import select
 
 from server import clikit
 from server.db import session_scope
@@ -66,3 +67,34 @@ def trainees_import(
         raise clikit.fail(f"未导入任何学员 / nothing was imported{hint}")
     if report.errors and dry_run:
         raise typer.Exit(clikit.EXIT_BAD_INPUT)
+
+
+@trainees_app.command("pin")
+def trainees_pin(
+    trainee: Annotated[str, typer.Argument(help="Trainee id, or their ID number")],
+    pin: Annotated[
+        str | None, typer.Option(help="The new 6-digit PIN (asked for, hidden, if omitted)")
+    ] = None,
+) -> None:
+    """设置学员自助终端 PIN 码 / Set or reset a trainee's kiosk PIN (6 digits, never shown)."""
+    from server.accounts import pins
+    from server.accounts.kiosk import normalize_id_number
+    from server.errors import SafetrainError
+    from server.trainees.models import Trainee
+
+    if pin is None:
+        pin = typer.prompt("PIN (6 位数字 / 6 digits)", hide_input=True, confirmation_prompt=True)
+    with session_scope(clikit.engine()) as session:
+        if trainee.isdigit() and len(trainee) < 10:
+            found = session.get(Trainee, int(trainee))
+        else:
+            found = session.exec(
+                select(Trainee).where(Trainee.id_number == normalize_id_number(trainee))
+            ).first()
+        if found is None or found.id is None:
+            raise clikit.fail(f"学员 {trainee} 不存在 / no trainee {trainee}")
+        try:
+            pins.set_pin(session, clikit.actor(), found.id, pin)
+        except SafetrainError as exc:
+            raise clikit.fail(exc.message) from exc
+        clikit.out.print(f"已设置 PIN 码 / PIN set: {escape(found.name)} (trainee {found.id})")

@@ -1,4 +1,5 @@
-"""API for the trainee registry: register, search, change, re-issue badges, import rosters."""
+"""API for the trainee registry: register, search, change, re-issue badges, kiosk PINs, import
+rosters."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, File, Query, UploadFile
 from fastapi.responses import Response
 
+from server.accounts import pins
 from server.accounts.models import Role
 from server.deps import PrincipalDep, SessionDep, allow
 from server.errors import NotPermitted
@@ -105,6 +107,18 @@ def reissue_badge(
     """Issue a new badge code; the old card stops working."""
     service.reissue_badge(session, principal.actor, trainee_id, reason)
     return _public(session, principal, trainee_id)
+
+
+@router.put("/trainees/{trainee_id}/pin", status_code=204, **allow(Role.admin, Role.trainer))
+def set_pin(
+    session: SessionDep,
+    principal: PrincipalDep,
+    trainee_id: int,
+    pin: Annotated[str, Body(embed=True, max_length=16)],
+) -> Response:
+    """Set or reset the trainee's 6-digit kiosk PIN (never shown back)."""
+    pins.set_pin(session, principal.actor, trainee_id, pin)
+    return Response(status_code=204)
 
 
 @router.post("/trainees/import", response_model=ImportReport, **allow(Role.admin, Role.trainer))

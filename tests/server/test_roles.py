@@ -35,6 +35,9 @@ def _url(route: APIRoute) -> str:
 
 
 class TestRoleDeclarations:
+    # Kiosk pages state "kiosk" (a screen set up as a kiosk) or "trainee" (signed in there);
+    # tests/kiosk/test_kiosk_http.py proves the refusals.
+
     def test_every_route_states_its_roles(self) -> None:
         missing = [f"{sorted(r.methods)} {r.path}" for r in _routes() if not _allowed(r)]
         assert missing == []
@@ -48,6 +51,8 @@ class TestRoleDeclarations:
             "/console/login",
             "/feeds/{secret}.ics",
             "/healthz",
+            "/kiosk/setup",
+            "/kiosk/setup",
             "/readyz",
             "/verify/{number}",
         ]

@@ -1,0 +1,157 @@
+"""Kiosk test set-up: a trainee with a PIN and a session open now, a kiosk screen, and a real
+headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) against the real server.
+
+Without Chromium the browser tests are skipped locally with the reason; with CI=true they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import Session
+
+from server.scheduling.models import ClassSession, Course
+from server.trainees.models import Trainee
+from tests.conftest import CLI, IN_CI, _free_port
+from tests.factories import (
+    PIN,
+    course_around_today,
+    enrol,
+    make_kiosk,
+    make_session_now,
+    make_trainee,
+    set_pin,
+)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1920, "height": 1080}
+PHONE = {"width": 390, "height": 844}
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "kiosk"
+
+
+@dataclass
+class Hall:
+    """What a kiosk test needs: a trainee who may sign in, their session now, a kiosk screen."""
+
+    trainee: Trainee
+    course: Course
+    class_session: ClassSession
+    kiosk_code: str
+    setup_code: str
+    pin: str = PIN
+
+
+@pytest.fixture
+def hall(session: Session) -> Hall:
+    course = course_around_today(session)
+    trainee = make_trainee(session, name="郭磊")
+    enrol(session, course=course, trainee=trainee)
+    set_pin(session, trainee=trainee)
+    row = make_session_now(session, course=course)
+    station, code = make_kiosk(session)
+    return Hall(trainee, course, row, station.code, code)
+
+
+def _serve(db_url: str, tmp_path: Path, extra_env: dict[str, str]) -> Iterator[str]:
+    port = _free_port()
+    env = os.environ | {"SAFETRAIN_DATABASE_URL": db_url, "SAFETRAIN_ENVIRONMENT": "test"}
+    env |= extra_env
+    log_path = tmp_path / "kiosk-serve.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [CLI, "serve", "--workers", "2", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail("server did not start:\n" + log_path.read_text())
+                time.sleep(0.2)
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+@pytest.fixture
+def kiosk_server(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """`safetrain serve --workers 2` on the test database; a test marked
+    `@pytest.mark.kiosk_env(NAME="value")` gets those settings too (a short idle time)."""
+    marker = request.node.get_closest_marker("kiosk_env")
+    yield from _serve(db_url, tmp_path, dict(marker.kwargs) if marker else {})
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        reason = f"{CHROMIUM} is missing: apt-get install chromium chromium-driver"
+        if IN_CI:
+            pytest.fail(f"CI=true but {reason}", pytrace=False)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def _page(browser: Any, base_url: str, **options: Any) -> Iterator[Any]:
+    context = browser.new_context(base_url=base_url, locale="zh-CN", **options)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def page(browser: Any, kiosk_server: str) -> Iterator[Any]:
+    """A 1920×1080 touch-screen page on the test's server."""
+    yield from _page(browser, kiosk_server, viewport=DESKTOP, has_touch=True)
+
+
+@pytest.fixture
+def phone(browser: Any, kiosk_server: str) -> Iterator[Any]:
+    yield from _page(browser, kiosk_server, viewport=PHONE, has_touch=True, is_mobile=True)
+
+
+def set_up_screen(page: Any, hall: Hall) -> None:
+    """What an admin does once at the kiosk: type the setup code in."""
+    page.goto("/kiosk")
+    assert page.url.endswith("/kiosk/setup")
+    page.fill("#code", hall.setup_code)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/kiosk$"))
+
+
+def shot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
