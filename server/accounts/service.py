@@ -198,7 +198,9 @@ def authenticate(
     ok = verify_password(password, user.password_hash if user else None)
     if not ok or user is None or not user.is_active or user.role not in CONSOLE_ROLES:
         session.add(LoginFailure(account=account, address=address))
-        cutoff = utcnow() - dt.timedelta(minutes=settings.login_window_minutes)
+        # The kiosk's PIN failures share the table: keep them for the kiosk's window too.
+        keep = max(settings.login_window_minutes, settings.kiosk_pin_lockout_minutes)
+        cutoff = utcnow() - dt.timedelta(minutes=keep)
         session.execute(delete(LoginFailure).where(col(LoginFailure.at) < cutoff))
         session.commit()
         if ok and user is not None and user.is_active:

@@ -376,3 +376,27 @@ class TestConsolePin:
         log_in(client, make_user(session, role=Role.examiner).username)
         page = client.get(f"/console/trainees/{trainee.id}")
         assert page.status_code == 200 and 'action="/console/trainees/' not in page.text
+
+
+class TestSharedFailures:
+    def test_a_wrong_console_password_keeps_the_kiosks_longer_lockout(
+        self, db_url: str, session: Session
+    ) -> None:
+        from server.accounts import service as accounts
+        from server.accounts.models import LoginFailure
+        from server.errors import NotAuthenticated
+
+        settings = Settings(
+            database_url=db_url,
+            environment=Environment.test,
+            login_window_minutes=15,
+            kiosk_pin_lockout_minutes=60,
+        )
+        at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
+        session.add(LoginFailure(account="id:x", address="kiosk:KIOSK-01", at=at))
+        session.commit()
+        with pytest.raises(NotAuthenticated):
+            accounts.authenticate(session, settings, "nobody", "wrong-password", "10.0.0.1")
+        session.rollback()
+        kept = session.exec(select(LoginFailure).where(LoginFailure.account == "id:x")).all()
+        assert len(kept) == 1
