@@ -35,7 +35,7 @@ sim_app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 gateway_app = typer.Typer(
-    help="设备网关 / The hall's device gateway: serial devices → durable spool → server.",
+    help="设备网关 / The hall's device gateway: serial devices, cameras → durable spool → server.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
