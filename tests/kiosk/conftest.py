@@ -107,8 +107,11 @@ def kiosk_server(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) ->
     yield from _serve(db_url, tmp_path, dict(marker.kwargs) if marker else {})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module. Not for the session: Playwright's sync API keeps an event
+    loop running in the main thread while it is started, and every later test that calls
+    asyncio.run() would fail ("cannot be called from a running event loop")."""
     if not os.path.exists(CHROMIUM):
         reason = f"{CHROMIUM} is missing: apt-get install chromium chromium-driver"
         if IN_CI:
