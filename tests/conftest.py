@@ -7,6 +7,7 @@ PostgreSQL fails the run instead.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -153,40 +154,43 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextlib.contextmanager
+def serving(db_url: str, log_path: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """`safetrain serve --workers 2` on `db_url` until the block ends; its base URL. The
+    server's output goes to `log_path` (shown if it does not start within 30 s)."""
+    port = _free_port()
+    env = os.environ | {"SAFETRAIN_DATABASE_URL": db_url, "SAFETRAIN_ENVIRONMENT": "test"}
+    env |= extra_env or {}
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [CLI, "serve", "--workers", "2", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail("server did not start:\n" + log_path.read_text())
+                time.sleep(0.2)
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
 @pytest.fixture
 def live_server(db_url: str, tmp_path: Path) -> Iterator[str]:
     """`safetrain serve --workers 2` on the test database, for requests from real clients."""
-    port = _free_port()
-    env = os.environ | {
-        "SAFETRAIN_DATABASE_URL": db_url,
-        "SAFETRAIN_ENVIRONMENT": "test",
-        "SAFETRAIN_LOGIN_MAX_FAILURES_PER_ACCOUNT": "4",
-    }
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [CLI, "serve", "--workers", "2", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail("server did not start:\n" + (tmp_path / "serve.log").read_text())
-            time.sleep(0.2)
+    log_path = tmp_path / "serve.log"
+    with serving(db_url, log_path, {"SAFETRAIN_LOGIN_MAX_FAILURES_PER_ACCOUNT": "4"}) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
-        pids = set(
-            re.findall(r"Started server process \[(\d+)\]", (tmp_path / "serve.log").read_text())
-        )
-        assert len(pids) == 2, "expected two worker processes"
+    pids = set(re.findall(r"Started server process \[(\d+)\]", log_path.read_text()))
+    assert len(pids) == 2, "expected two worker processes"

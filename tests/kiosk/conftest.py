@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlmodel import Session
 
 from server.scheduling.models import ClassSession, Course
 from server.trainees.models import Trainee
-from tests.conftest import CLI, IN_CI, _free_port
+from tests.conftest import IN_CI, serving
 from tests.factories import (
     PIN,
     course_around_today,
@@ -69,42 +66,14 @@ def hall(session: Session) -> Hall:
     return Hall(trainee, course, row, station.code, code)
 
 
-def _serve(db_url: str, tmp_path: Path, extra_env: dict[str, str]) -> Iterator[str]:
-    port = _free_port()
-    env = os.environ | {"SAFETRAIN_DATABASE_URL": db_url, "SAFETRAIN_ENVIRONMENT": "test"}
-    env |= extra_env
-    log_path = tmp_path / "kiosk-serve.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [CLI, "serve", "--workers", "2", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail("server did not start:\n" + log_path.read_text())
-                time.sleep(0.2)
-            yield base
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
-
-
 @pytest.fixture
 def kiosk_server(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """`safetrain serve --workers 2` on the test database; a test marked
     `@pytest.mark.kiosk_env(NAME="value")` gets those settings too (a short idle time)."""
     marker = request.node.get_closest_marker("kiosk_env")
-    yield from _serve(db_url, tmp_path, dict(marker.kwargs) if marker else {})
+    extra = dict(marker.kwargs) if marker else {}
+    with serving(db_url, tmp_path / "kiosk-serve.log", extra) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
