@@ -161,3 +161,6 @@ def sign_out(request: Request, session: SessionDep, kiosk: KioskDep) -> Response
     response = _see_other("/kiosk")
     response.delete_cookie(SESSION_COOKIE, path="/kiosk")
     return response
+
+
+# Each area of the kiosk has its own module of routes (all under /kiosk); they are joined here.
