@@ -163,4 +163,7 @@ def sign_out(request: Request, session: SessionDep, kiosk: KioskDep) -> Response
     return response
 
 
-# Each area of the kiosk has its own module of routes (all under /kiosk); they are joined here.
+# Each area of the kiosk has its own module of routes (all under /kiosk): import its router
+# at the top and add it to AREAS — not router.include_router(): FastAPI nests an included
+# router, and the roles tests read every app router's routes flat. server/app.py includes AREAS.
+AREAS: tuple[APIRouter, ...] = (router,)

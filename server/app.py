@@ -17,7 +17,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kiosk import pages as kiosk_pages
-from kiosk.routes import router as kiosk_router
+from kiosk.routes import AREAS as KIOSK_ROUTERS
+from server.accounts.kiosk_routes import router as kiosk_api_router
 from server.accounts.routes import router as accounts_router
 from server.assessment.attempt_routes import router as attempt_router
 from server.assessment.background import grade_due_forever
@@ -59,6 +60,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     verify_router,
     certificates_router,
     accounts_router,
+    kiosk_api_router,
     trainees_router,
     scheduling_router,
     feeds_router,
@@ -80,7 +82,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     console_results_router,
     console_certificates_router,
     console_outbox_router,
-    kiosk_router,
+    *KIOSK_ROUTERS,
 )
 
 API_DESCRIPTION = """
