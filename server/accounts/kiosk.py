@@ -195,6 +195,26 @@ def revoke_devices(session: Session, actor: Actor, station_code: str) -> int:
     return len(devices)
 
 
+def device_state(device: KioskDevice, now: dt.datetime) -> str:
+    """waiting (setup code not yet typed in), expired (code unused after 24 h), active, revoked."""
+    if device.revoked_at is not None:
+        return "revoked"
+    if device.activated_at is not None:
+        return "active"
+    expires = device.setup_expires_at
+    return "waiting" if expires is not None and expires > now else "expired"
+
+
+def list_devices(session: Session) -> list[tuple[KioskDevice, Station]]:
+    """Every kiosk screen ever enrolled, newest first, with its station."""
+    rows = session.exec(
+        select(KioskDevice, Station)
+        .join(Station, col(Station.id) == KioskDevice.station_id)
+        .order_by(col(KioskDevice.created_at).desc(), col(KioskDevice.id).desc())
+    ).all()
+    return [(device, station) for device, station in rows]
+
+
 # --- signing in ----------------------------------------------------------------------------
 
 
