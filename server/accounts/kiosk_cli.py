@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
 from server import clikit
 from server.accounts import kiosk
-from server.db import session_scope
+from server.db import session_scope, utcnow
 from server.errors import SafetrainError
 
 kiosk_app = typer.Typer(help="自助终端 / Kiosks.", no_args_is_help=True)
@@ -42,3 +45,28 @@ def kiosk_revoke(
         except SafetrainError as exc:
             raise clikit.fail(exc.message) from exc
     clikit.out.print(f"已停用 {count} 个屏幕 / {count} screen(s) stopped")
+
+
+@kiosk_app.command("list")
+def kiosk_list() -> None:
+    """列出自助终端屏幕 / List kiosk screens, newest first, with their state (never a secret)."""
+    settings = clikit.settings()
+    with session_scope(clikit.engine()) as session:
+        rows = kiosk.list_devices(session)
+        now = utcnow()
+        table = Table("id", "station", "name", "state", "enrolled", "set up", "revoked")
+
+        def local(moment: dt.datetime | None) -> str:
+            return f"{moment.astimezone(settings.tz):%Y-%m-%d %H:%M}" if moment else ""
+
+        for device, station in rows:
+            table.add_row(
+                str(device.id),
+                station.code,
+                escape(station.name),
+                kiosk.device_state(device, now),
+                local(device.created_at),
+                local(device.activated_at),
+                local(device.revoked_at),
+            )
+    clikit.out.print(table)

@@ -74,3 +74,18 @@ class TestKioskEnrol:
         make_station(session, code="VR-44")
         result = runner.invoke(app, ["kiosk", "enrol", "VR-44"])
         assert result.exit_code == 2 and "is not a kiosk" in result.output
+
+
+class TestKioskList:
+    def test_lists_each_screen_with_its_state(self, cli_db: str, session: Session) -> None:
+        make_station(session, code="KIOSK-11", kind="kiosk")
+        make_station(session, code="KIOSK-12", kind="kiosk")
+        assert runner.invoke(app, ["kiosk", "enrol", "KIOSK-11"]).exit_code == 0
+        assert runner.invoke(app, ["kiosk", "enrol", "KIOSK-12"]).exit_code == 0
+        assert runner.invoke(app, ["kiosk", "revoke", "KIOSK-12"]).exit_code == 0
+        result = runner.invoke(app, ["kiosk", "list"])
+        assert result.exit_code == 0, result.output
+        rows = [line for line in result.output.splitlines() if "KIOSK-1" in line]
+        assert len(rows) == 2
+        assert "KIOSK-12" in rows[0] and "revoked" in rows[0]  # newest first
+        assert "KIOSK-11" in rows[1] and "waiting" in rows[1]
