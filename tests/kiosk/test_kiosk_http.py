@@ -229,6 +229,10 @@ class TestKioskSession:
         assert att.source == "kiosk" and att.checked_in_at is not None
         out = client.post(f"/kiosk/sessions/{hall.class_session.id}/check-out")
         assert "签退成功" in out.text
+        # Back on today's page the session reads checked out, and a second check-out says what
+        # it does (the last one counts) instead of looking like the first.
+        home = client.get("/kiosk/home").text
+        assert "已签退" in home and "再次签退" in home and "以最后一次签退时间为准" in home
 
     def test_another_trainees_record_is_not_found(
         self, client: TestClient, session: Session, hall: Hall
