@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from kiosk.exam_routes import router as exam_router
 from kiosk.pages import (
     DEVICE_COOKIE,
     DEVICE_COOKIE_MAX_AGE,
@@ -166,4 +167,4 @@ def sign_out(request: Request, session: SessionDep, kiosk: KioskDep) -> Response
 # Each area of the kiosk has its own module of routes (all under /kiosk): import its router
 # at the top and add it to AREAS — not router.include_router(): FastAPI nests an included
 # router, and the roles tests read every app router's routes flat. server/app.py includes AREAS.
-AREAS: tuple[APIRouter, ...] = (router,)
+AREAS: tuple[APIRouter, ...] = (router, exam_router)

@@ -278,6 +278,17 @@ def own_paper(
     return row
 
 
+def paper_of_trainee(session: Session, trainee_id: int, paper_id: int) -> TheoryPaper:
+    """A trainee's own paper for their own screens (the kiosk): anyone else's reads as missing,
+    so a URL never confirms that another trainee's paper exists."""
+    try:
+        return own_paper(session, trainee_id, paper_id)
+    except NotPermitted:
+        raise NotFound(
+            f"试卷 {paper_id} 不存在", f"paper {paper_id} does not exist", code="paper_not_found"
+        ) from None
+
+
 def stored_paper(row: TheoryPaper) -> Paper:
     return Paper.from_dict(json.loads(row.paper))
 

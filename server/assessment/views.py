@@ -181,3 +181,11 @@ def my_papers(session: Session, trainee_id: int, now: dt.datetime) -> MyPapers:
             )
         )
     return MyPapers(data=data, count=len(data))
+
+
+def my_paper_states(session: Session, trainee_id: int, now: dt.datetime) -> list[PaperState]:
+    """Each of one's papers as `paper_state` shows it (time allowed and left, result): the
+    kiosk's list of exams. A trainee has a handful of papers, so one state per paper is cheap."""
+    return [
+        paper_state(session, row, now) for row, _ in sittings.papers_of_trainee(session, trainee_id)
+    ]
