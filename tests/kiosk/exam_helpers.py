@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -87,3 +89,26 @@ def signed_in(client: TestClient, hall: Hall) -> None:
         follow_redirects=False,
     )
     assert signed.status_code == 303, signed.text
+
+
+def seconds_left(session: Session, paper_id: int | None) -> float:
+    """The server's remaining seconds of a paper, from its deadline in the database."""
+    session.rollback()
+    row = session.get(TheoryPaper, paper_id)
+    assert row is not None and row.deadline is not None
+    return (row.deadline - dt.datetime.now(dt.UTC)).total_seconds()
+
+
+def type_on_keypad(page: Any, text: str) -> None:
+    for char in text:
+        page.click(f".key[data-key='{char}']")
+
+
+def sign_in_on_screen(page: Any, hall: Hall) -> None:
+    """ID number and PIN on the kiosk's keypad, as a trainee does (test_kiosk_browser.py)."""
+    page.goto("/kiosk/sign-in")
+    page.click("#id_number")
+    type_on_keypad(page, hall.trainee.id_number)
+    type_on_keypad(page, hall.pin)
+    page.click("[data-testid=sign-in]")
+    page.wait_for_url(re.compile(r"/kiosk/home$"))
