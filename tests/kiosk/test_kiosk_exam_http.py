@@ -287,3 +287,29 @@ class TestOtherTrainees:
         row = paper_of(session, other.id)
         assert row.started_at is None and row.attempt_id is None
         assert _answers(session, row.id or 0) == {}
+
+
+class TestExplanationsKeptBack:
+    def test_a_curriculum_that_keeps_them_back_shows_the_key_but_no_explanation(
+        self, client: TestClient, session: Session, hall: Hall, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from server.assessment import sittings
+        from tests.kiosk.exam_helpers import NITRATION
+
+        theory = NITRATION.assessment.theory
+        assert theory is not None
+        closed = NITRATION.model_copy(
+            update={
+                "assessment": NITRATION.assessment.model_copy(
+                    update={"theory": theory.model_copy(update={"show_explanations": False})}
+                )
+            }
+        )
+        monkeypatch.setattr(sittings, "curriculum_of", lambda code, version=None: closed)
+        paper_id = _started(client, session, hall)
+        client.post(f"/kiosk/exams/{paper_id}/submit")
+        result = client.get(f"/kiosk/exams/{paper_id}/result")
+        assert "✘ 不合格" in result.text and "正确答案" in result.text
+        assert (
+            "本课程考后不公布解析" in result.text and 'data-testid="explanation-' not in result.text
+        )
