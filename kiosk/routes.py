@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
 
 from kiosk.exam_routes import router as exam_router
 from kiosk.pages import (
@@ -19,6 +21,7 @@ from kiosk.pages import (
     set_cookie,
 )
 from server.accounts import kiosk as kiosks
+from server.assessment import sittings
 from server.deps import SessionDep, SettingsDep, client_address
 from server.errors import SafetrainError
 from server.scheduling import attendance
@@ -114,9 +117,29 @@ def home(
     return render(
         request,
         "home.html",
-        {"me": me, "kiosk": me.kiosk, "today": today, "day": day, "now": now},
+        {
+            "me": me,
+            "kiosk": me.kiosk,
+            "today": today,
+            "day": day,
+            "now": now,
+            "exams": _exams_now(session, me.trainee.id, now),
+        },
         idle="session",
     )
+
+
+def _exams_now(session: Session, trainee_id: int, now: dt.datetime) -> list[tuple[int, str]]:
+    """The papers a trainee can go on with (in progress, time left) or start now: a signed-in
+    trainee whose exam was cut off by a reboot finds it on the first screen."""
+    found = []
+    for row, sitting in sittings.papers_of_trainee(session, trainee_id):
+        status = sittings.paper_status(row, sitting, now)
+        if status == "in_progress" and (sittings.remaining_seconds(row, now) or 0) > 0:
+            found.append((row.id, "resume"))
+        elif status == "not_started":
+            found.append((row.id, "start"))
+    return [(paper_id, what) for paper_id, what in found if paper_id is not None]
 
 
 @router.post("/sessions/{session_id}/check-in", **kiosk_allow("trainee"))

@@ -36,6 +36,7 @@ from tests.factories import (
     set_pin,
 )
 from tests.kiosk.conftest import Hall
+from tests.kiosk.exam_helpers import let_time_pass, open_sitting, paper_of, signed_in
 
 WRONG = "证件号码或 PIN 码错误"
 
@@ -333,6 +334,34 @@ class TestRoles:
         token = make_token(session, user=make_user(session, role=Role.admin))
         response = client.get("/kiosk/home", headers=auth(token), follow_redirects=False)
         assert response.status_code == 303
+
+
+class TestExamOnTheFirstScreen:
+    def test_an_open_exam_then_one_in_progress_is_offered_on_todays_page(
+        self, client: TestClient, session: Session, hall: Hall
+    ) -> None:
+        open_sitting(session, hall)
+        signed_in(client, hall)
+        paper_id = paper_of(session, hall.trainee.id).id
+        home = client.get("/kiosk/home").text
+        assert "现在可以开始" in home and f'href="/kiosk/exams/{paper_id}"' in home
+        client.post(f"/kiosk/exams/{paper_id}/start")
+        # A reboot later the trainee signs in again: the first screen says the time is running.
+        client.post("/kiosk/sign-out")
+        signed_in(client, hall)
+        home = client.get("/kiosk/home").text
+        assert "正在进行" in home and "继续考试" in home
+
+    def test_a_paper_whose_time_is_up_is_not_offered(
+        self, client: TestClient, session: Session, hall: Hall
+    ) -> None:
+        open_sitting(session, hall)
+        signed_in(client, hall)
+        paper_id = paper_of(session, hall.trainee.id).id
+        client.post(f"/kiosk/exams/{paper_id}/start")
+        let_time_pass(session, paper_id, 24 * 3600)
+        home = client.get("/kiosk/home").text
+        assert f'href="/kiosk/exams/{paper_id}"' not in home
 
 
 class TestDemo:
