@@ -525,3 +525,10 @@ class QrReader:
         if not self.guard.claim(*result.identity, result.at, now):
             return QrOutcome("refused", "replay", text)  # another camera's, just now
         return QrOutcome("accepted", text=text, frame=frame)
+
+
+def decode_texts(frame: MatLike) -> list[str]:
+    """The texts of the QR codes in a whole frame, read as QrReader reads them but not judged
+    (the kiosk's badges and station labels are not result codes)."""
+    with ReplayGuard(":memory:") as guard:
+        return QrReader("KIOSK", DeviceKeys({}), guard).decode(frame)

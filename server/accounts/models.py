@@ -187,3 +187,18 @@ class KioskSession(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: dt.datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class Badge(SQLModel, table=True):
+    """A trainee's badge: its QR carries a random secret, kept here only as a SHA-256 digest.
+    Issuing a new badge revokes the one before; a revoked badge signs no one in."""
+
+    __tablename__ = "badges"
+
+    id: int | None = Field(default=None, primary_key=True)
+    trainee_id: int = Field(foreign_key="trainees.id", index=True)
+    user_id: int = Field(foreign_key="users.id")
+    secret_hash: str = Field(max_length=64, unique=True)
+    issued_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    issued_by: str = Field(max_length=64)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,142 @@
+"""Trainees' badges: a QR with a random secret (STB1:<base32>, 160 bits) that signs its holder in
+at a kiosk like ID number + PIN. Only a digest is stored; a new badge revokes the one before."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import secrets
+
+import cv2
+import numpy as np
+from sqlmodel import Session, col, select
+
+from devices.camera.qr import decode_texts
+from server.accounts import kiosk as kiosks
+from server.accounts.models import Badge, Role, User
+from server.accounts.security import digest, verify_password
+from server.audit import service as audit
+from server.audit.service import Actor
+from server.config import Settings
+from server.db import utcnow
+from server.errors import InvalidInput, NotAuthenticated, NotFound
+from server.trainees.models import Trainee
+
+PREFIX = "STB1:"
+SECRET_BYTES = 20  # 160 bits
+MAX_FRAME_BYTES = 2_000_000  # a 640×480 JPEG is 30–100 kB
+MAX_FRAME_PIXELS = 1920 * 1080
+
+
+def _trainee_user(session: Session, trainee_id: int) -> tuple[Trainee, User]:
+    trainee = session.get(Trainee, trainee_id)
+    user = session.exec(
+        select(User).where(User.trainee_id == trainee_id, User.role == Role.trainee)
+    ).first()
+    if trainee is None or user is None:
+        raise NotFound(
+            "该学员不存在或没有学员账号",
+            "no such trainee, or the trainee has no trainee account",
+            code="trainee_not_found",
+        )
+    return trainee, user
+
+
+def _active(session: Session, trainee_id: int) -> list[Badge]:
+    return list(
+        session.exec(
+            select(Badge).where(Badge.trainee_id == trainee_id, col(Badge.revoked_at).is_(None))
+        ).all()
+    )
+
+
+def issue(session: Session, actor: Actor, trainee_id: int) -> tuple[Badge, str]:
+    """A new badge for the trainee (the one before is revoked); returns the QR text, shown once."""
+    _, user = _trainee_user(session, trainee_id)
+    now = utcnow()
+    for old in _active(session, trainee_id):
+        old.revoked_at = now
+        session.add(old)
+        audit.record(session, actor, "badge.revoke", "badge", old.id, after={"reason": "reissued"})
+    secret = base64.b32encode(secrets.token_bytes(SECRET_BYTES)).decode().rstrip("=")
+    text = PREFIX + secret
+    assert user.id is not None
+    badge = Badge(
+        trainee_id=trainee_id,
+        user_id=user.id,
+        secret_hash=digest(text),
+        issued_at=now,
+        issued_by=actor.name[:64],
+    )
+    session.add(badge)
+    session.flush()
+    audit.record(session, actor, "badge.issue", "badge", badge.id, after={"trainee": trainee_id})
+    session.commit()
+    return badge, text
+
+
+def revoke(session: Session, actor: Actor, trainee_id: int) -> int:
+    """Revoke the trainee's badge (lost, or they left); returns how many were active."""
+    _trainee_user(session, trainee_id)
+    badges = _active(session, trainee_id)
+    for badge in badges:
+        badge.revoked_at = utcnow()
+        session.add(badge)
+        audit.record(session, actor, "badge.revoke", "badge", badge.id, after={"reason": "revoked"})
+    session.commit()
+    return len(badges)
+
+
+def read_frame(data: bytes | None) -> list[str]:
+    """The QR texts in one camera frame (JPEG or PNG); the frame is decoded and forgotten."""
+    if data is None or len(data) > MAX_FRAME_BYTES:
+        raise InvalidInput(
+            "图像过大",
+            "the image is too large",
+            code="image_too_large",
+            details={"max": MAX_FRAME_BYTES},
+        )
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    if image is None or image.size == 0:
+        raise InvalidInput(
+            "无法识别的图像，请发送 JPEG 图像", "not an image: send a JPEG", code="bad_image"
+        )
+    height, width = image.shape[:2]
+    if height * width > MAX_FRAME_PIXELS:
+        raise InvalidInput(
+            "图像过大",
+            "the image is too large",
+            code="image_too_large",
+            details={"max": MAX_FRAME_BYTES},
+        )
+    return decode_texts(image)
+
+
+def _refused() -> NotAuthenticated:
+    return NotAuthenticated(
+        "此卡无效或已停用，请使用身份证号和 PIN 码登录，或联系培训教师",
+        "this badge is not valid or was revoked: sign in with ID number and PIN, or ask a trainer",
+        code="bad_badge",
+    )
+
+
+def sign_in(session: Session, settings: Settings, kiosk: kiosks.Kiosk, text: str) -> User:
+    """The trainee whose badge this is; unknown and revoked badges count as the kiosk's failures."""
+    address = f"kiosk:{kiosk.code}"
+    window = dt.timedelta(minutes=settings.kiosk_pin_lockout_minutes)
+    kiosks._check_failures(
+        session, "address", address, settings.kiosk_pin_max_failures_per_kiosk, window, "kiosk"
+    )
+    badge = session.exec(select(Badge).where(Badge.secret_hash == digest(text.strip()))).first()
+    user = (
+        None if badge is None or badge.revoked_at is not None else session.get(User, badge.user_id)
+    )
+    if user is None or not user.is_active or user.role != Role.trainee or user.trainee_id is None:
+        verify_password("", None)  # no timing difference from a PIN check
+        kiosks._fail(session, settings, f"badge:{kiosk.code}", address)
+        raise _refused()
+    return user
+
+
+def is_badge_text(text: str) -> bool:
+    return text.startswith(PREFIX)

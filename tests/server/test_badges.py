@@ -1,0 +1,66 @@
+"""The badge service: issuing, revoking, the digest only stored, reading frames."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, select
+
+from server.accounts import badges
+from server.accounts.models import Badge
+from server.audit.models import AuditEvent
+from server.errors import InvalidInput, NotFound
+from tests.factories import ACTOR, make_trainee, set_pin
+from tests.kiosk.scan_helpers import blank_jpeg, jpeg, qr_image
+
+
+def _trainee_id(session: Session) -> int:
+    trainee = make_trainee(session)
+    set_pin(session, trainee=trainee)
+    assert trainee.id is not None
+    return trainee.id
+
+
+class TestIssue:
+    def test_the_secret_is_long_and_only_its_digest_is_stored(self, session: Session) -> None:
+        badge, text = badges.issue(session, ACTOR, _trainee_id(session))
+        assert text.startswith("STB1:") and len(text) - 5 >= 26  # ≥ 128 bits of base32
+        stored = session.exec(select(Badge)).all()
+        assert [b.id for b in stored] == [badge.id]
+        assert text not in stored[0].secret_hash and len(stored[0].secret_hash) == 64
+
+    def test_reissuing_revokes_the_old_badge(self, session: Session) -> None:
+        trainee_id = _trainee_id(session)
+        old, _ = badges.issue(session, ACTOR, trainee_id)
+        new, _ = badges.issue(session, ACTOR, trainee_id)
+        session.refresh(old)
+        assert old.revoked_at is not None and new.revoked_at is None
+        actions = session.exec(select(AuditEvent.action)).all()
+        assert actions.count("badge.issue") == 2 and actions.count("badge.revoke") == 1
+
+    def test_a_trainee_without_an_account_gets_no_badge(self, session: Session) -> None:
+        trainee = make_trainee(session)
+        assert trainee.id is not None
+        with pytest.raises(NotFound):
+            badges.issue(session, ACTOR, trainee.id)
+
+
+class TestRevoke:
+    def test_revoking_leaves_no_active_badge(self, session: Session) -> None:
+        trainee_id = _trainee_id(session)
+        badges.issue(session, ACTOR, trainee_id)
+        assert badges.revoke(session, ACTOR, trainee_id) == 1
+        assert badges.revoke(session, ACTOR, trainee_id) == 0
+
+
+class TestReadFrame:
+    def test_a_badge_qr_is_read(self) -> None:
+        text = "STB1:" + "ABCDEFGH" * 4
+        assert badges.read_frame(jpeg(qr_image(text))) == [text]
+
+    def test_a_frame_without_a_qr_reads_nothing(self) -> None:
+        assert badges.read_frame(blank_jpeg()) == []
+
+    def test_bytes_that_are_no_image_are_refused(self) -> None:
+        with pytest.raises(InvalidInput) as caught:
+            badges.read_frame(b"GIF89a nonsense")
+        assert caught.value.code == "bad_image"
