@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kiosk import pages as kiosk_pages
 from kiosk.routes import AREAS as KIOSK_ROUTERS
+from server.accounts.badge_routes import router as badge_router
 from server.accounts.kiosk_routes import router as kiosk_api_router
 from server.accounts.routes import router as accounts_router
 from server.assessment.attempt_routes import router as attempt_router
@@ -61,6 +62,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     certificates_router,
     accounts_router,
     kiosk_api_router,
+    badge_router,
     trainees_router,
     scheduling_router,
     feeds_router,

@@ -140,3 +140,45 @@ def sign_in(session: Session, settings: Settings, kiosk: kiosks.Kiosk, text: str
 
 def is_badge_text(text: str) -> bool:
     return text.startswith(PREFIX)
+
+
+def card_pdf(trainee: Trainee, text: str) -> bytes:
+    """A printable badge card (ID-1, 85.6 × 54 mm): name, masked ID number, the QR, zh/en."""
+    import io
+
+    import segno
+    from reportlab.lib.units import mm
+    from reportlab.pdfgen.canvas import Canvas
+
+    from server.certificates.pdf import CJK_FONT, LATIN_FONT, _register_fonts
+    from server.trainees.identity import mask_id_number
+
+    _register_fonts()
+    width, height = 85.6 * mm, 54 * mm
+    out = io.BytesIO()
+    page = Canvas(out, pagesize=(width, height))
+    page.setTitle("学员胸卡 / Trainee badge")
+    page.setFont(CJK_FONT, 9)
+    page.drawString(4 * mm, height - 8 * mm, "学员胸卡")
+    page.setFont(LATIN_FONT, 7)
+    page.drawString(4 * mm, height - 12 * mm, "Trainee badge")
+    page.setFont(CJK_FONT, 14)
+    page.drawString(4 * mm, height - 22 * mm, trainee.name[:12])
+    page.setFont(LATIN_FONT, 8)
+    page.drawString(4 * mm, height - 28 * mm, mask_id_number(trainee.id_number))
+    page.setFont(CJK_FONT, 6)
+    page.drawString(4 * mm, 8 * mm, "在自助终端刷卡登录；遗失请告知培训教师")
+    page.setFont(LATIN_FONT, 5.5)
+    page.drawString(4 * mm, 4.5 * mm, "Scan at the kiosk to sign in; if lost, tell a trainer")
+    code = segno.make_qr(text, error="m")
+    side = 34 * mm
+    modules = code.symbol_size(scale=1, border=2)[0]
+    unit = side / modules
+    left, top = width - side - 3 * mm, height - 3 * mm
+    for y, row in enumerate(code.matrix_iter(scale=1, border=2)):
+        for x, dark in enumerate(row):
+            if dark:
+                page.rect(left + x * unit, top - (y + 1) * unit, unit, unit, stroke=0, fill=1)
+    page.showPage()
+    page.save()
+    return out.getvalue()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from sqlmodel import Session, select
+from fastapi.testclient import TestClient
+from sqlmodel import Session, col, select
 
 from server.accounts import badges
-from server.accounts.models import Badge
+from server.accounts.models import Badge, Role
 from server.audit.models import AuditEvent
 from server.errors import InvalidInput, NotFound
-from tests.factories import ACTOR, make_trainee, set_pin
+from tests.factories import ACTOR, auth, make_token, make_trainee, make_user, set_pin
 from tests.kiosk.scan_helpers import blank_jpeg, jpeg, qr_image
 
 
@@ -64,3 +65,37 @@ class TestReadFrame:
         with pytest.raises(InvalidInput) as caught:
             badges.read_frame(b"GIF89a nonsense")
         assert caught.value.code == "bad_image"
+
+
+class TestBadgeApi:
+    @pytest.mark.parametrize("role", [Role.admin, Role.trainer])
+    def test_staff_get_a_printable_card_and_the_old_badge_stops(
+        self, client: TestClient, session: Session, role: Role
+    ) -> None:
+        trainee_id = _trainee_id(session)
+        old, _ = badges.issue(session, ACTOR, trainee_id)
+        token = make_token(session, user=make_user(session, role=role))
+        response = client.post(f"/api/v1/trainees/{trainee_id}/badge", headers=auth(token))
+        assert response.status_code == 201, response.text
+        assert response.headers["content-type"] == "application/pdf"
+        assert response.content.startswith(b"%PDF")
+        session.refresh(old)
+        assert old.revoked_at is not None
+        revoked = client.delete(f"/api/v1/trainees/{trainee_id}/badge", headers=auth(token))
+        assert revoked.status_code == 204
+        session.commit()  # a new snapshot: the server wrote since
+        assert not session.exec(select(Badge).where(col(Badge.revoked_at).is_(None))).all()
+
+    @pytest.mark.parametrize("role", [Role.examiner, Role.regulator, Role.gateway])
+    def test_others_are_refused(self, client: TestClient, session: Session, role: Role) -> None:
+        trainee_id = _trainee_id(session)
+        token = make_token(session, user=make_user(session, role=role))
+        for method in ("POST", "DELETE"):
+            response = client.request(
+                method, f"/api/v1/trainees/{trainee_id}/badge", headers=auth(token)
+            )
+            assert response.status_code == 403
+        assert not session.exec(select(Badge)).all()
+
+    def test_no_token_is_refused(self, client: TestClient, session: Session) -> None:
+        assert client.post(f"/api/v1/trainees/{_trainee_id(session)}/badge").status_code == 401
