@@ -15,6 +15,7 @@ import server.models  # noqa: F401 - every table, so foreign keys between domain
 from devices.camera.cli import camera_app
 from devices.cli import gateway_app, sim_app
 from server import clikit, demo_hall
+from server.accounts.badge_cli import badges_app
 from server.accounts.cli import token_app, user_app
 from server.accounts.kiosk_cli import kiosk_app
 from server.assessment.recordings_cli import recordings_app
@@ -41,6 +42,7 @@ for sub, name in (
     (token_app, "token"),
     (trainees_app, "trainees"),
     (kiosk_app, "kiosk"),
+    (badges_app, "badges"),
     (curricula_app, "curricula"),
     (audit_app, "audit"),
     (keys_app, "keys"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
@@ -99,3 +101,28 @@ class TestBadgeApi:
 
     def test_no_token_is_refused(self, client: TestClient, session: Session) -> None:
         assert client.post(f"/api/v1/trainees/{_trainee_id(session)}/badge").status_code == 401
+
+
+class TestBadgeCli:
+    def test_issue_writes_a_card_and_revoke_stops_it(
+        self, db_url: str, session: Session, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        from typer.testing import CliRunner
+
+        from server.cli import app
+        from server.config import get_settings
+
+        monkeypatch.setenv("SAFETRAIN_DATABASE_URL", db_url)
+        monkeypatch.setenv("SAFETRAIN_ENVIRONMENT", "test")
+        get_settings.cache_clear()
+        trainee_id = _trainee_id(session)
+        card = tmp_path / "card.pdf"
+        try:
+            runner = CliRunner()
+            issued = runner.invoke(app, ["badges", "issue", str(trainee_id), "--out", str(card)])
+            assert issued.exit_code == 0, issued.output
+            assert card.read_bytes().startswith(b"%PDF")
+            revoked = runner.invoke(app, ["badges", "revoke", str(trainee_id)])
+            assert revoked.exit_code == 0 and "1 badge(s) revoked" in revoked.output
+        finally:
+            get_settings.cache_clear()
