@@ -21,6 +21,7 @@ from kiosk.pages import (
     set_cookie,
 )
 from kiosk.scan_routes import router as scan_router
+from kiosk.station_routes import router as station_router
 from server.accounts import kiosk as kiosks
 from server.assessment import sittings
 from server.deps import SessionDep, SettingsDep, client_address
@@ -191,4 +192,4 @@ def sign_out(request: Request, session: SessionDep, kiosk: KioskDep) -> Response
 # Each area of the kiosk has its own module of routes (all under /kiosk): import its router
 # at the top and add it to AREAS — not router.include_router(): FastAPI nests an included
 # router, and the roles tests read every app router's routes flat. server/app.py includes AREAS.
-AREAS: tuple[APIRouter, ...] = (router, exam_router, scan_router)
+AREAS: tuple[APIRouter, ...] = (router, exam_router, scan_router, station_router)

@@ -272,3 +272,24 @@ def resolve(
     session.commit()
     session.refresh(row)
     return row
+
+
+def bindable_stations(session: Session) -> list[Station]:
+    """The active stations a trainee can be at with a device (VR pods, rigs; not kiosks or exam
+    seats), by room and code."""
+    return list(
+        session.exec(
+            select(Station)
+            .where(col(Station.is_active), col(Station.kind).not_in(("kiosk", "exam_seat")))
+            .order_by(col(Station.room_id), col(Station.code))
+        ).all()
+    )
+
+
+def binding_of(session: Session, trainee_id: int) -> Station | None:
+    """Where the trainee is bound now, if anywhere."""
+    return session.exec(
+        select(Station)
+        .join(StationBinding, col(StationBinding.station_id) == Station.id)
+        .where(StationBinding.trainee_id == trainee_id, col(StationBinding.ended_at).is_(None))
+    ).first()
