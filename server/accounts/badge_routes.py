@@ -13,7 +13,9 @@ from server.trainees.models import Trainee
 router = APIRouter(prefix="/api/v1", tags=["badges"])
 
 
-@router.post("/trainees/{trainee_id}/badge", status_code=201, **allow(Role.admin, Role.trainer))
+@router.post(
+    "/trainees/{trainee_id}/kiosk-badge", status_code=201, **allow(Role.admin, Role.trainer)
+)
 def issue_badge(session: SessionDep, principal: PrincipalDep, trainee_id: int) -> Response:
     """Issue a new badge (the old one stops working); answers the card to print, as PDF."""
     badge, text = badges.issue(session, principal.actor, trainee_id)
@@ -31,7 +33,9 @@ def issue_badge(session: SessionDep, principal: PrincipalDep, trainee_id: int) -
     )
 
 
-@router.delete("/trainees/{trainee_id}/badge", status_code=204, **allow(Role.admin, Role.trainer))
+@router.delete(
+    "/trainees/{trainee_id}/kiosk-badge", status_code=204, **allow(Role.admin, Role.trainer)
+)
 def revoke_badge(session: SessionDep, principal: PrincipalDep, trainee_id: int) -> Response:
     """Revoke the trainee's badge (lost or handed back)."""
     badges.revoke(session, principal.actor, trainee_id)

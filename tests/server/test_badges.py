@@ -77,13 +77,13 @@ class TestBadgeApi:
         trainee_id = _trainee_id(session)
         old, _ = badges.issue(session, ACTOR, trainee_id)
         token = make_token(session, user=make_user(session, role=role))
-        response = client.post(f"/api/v1/trainees/{trainee_id}/badge", headers=auth(token))
+        response = client.post(f"/api/v1/trainees/{trainee_id}/kiosk-badge", headers=auth(token))
         assert response.status_code == 201, response.text
         assert response.headers["content-type"] == "application/pdf"
         assert response.content.startswith(b"%PDF")
         session.refresh(old)
         assert old.revoked_at is not None
-        revoked = client.delete(f"/api/v1/trainees/{trainee_id}/badge", headers=auth(token))
+        revoked = client.delete(f"/api/v1/trainees/{trainee_id}/kiosk-badge", headers=auth(token))
         assert revoked.status_code == 204
         session.commit()  # a new snapshot: the server wrote since
         assert not session.exec(select(Badge).where(col(Badge.revoked_at).is_(None))).all()
@@ -94,13 +94,15 @@ class TestBadgeApi:
         token = make_token(session, user=make_user(session, role=role))
         for method in ("POST", "DELETE"):
             response = client.request(
-                method, f"/api/v1/trainees/{trainee_id}/badge", headers=auth(token)
+                method, f"/api/v1/trainees/{trainee_id}/kiosk-badge", headers=auth(token)
             )
             assert response.status_code == 403
         assert not session.exec(select(Badge)).all()
 
     def test_no_token_is_refused(self, client: TestClient, session: Session) -> None:
-        assert client.post(f"/api/v1/trainees/{_trainee_id(session)}/badge").status_code == 401
+        assert (
+            client.post(f"/api/v1/trainees/{_trainee_id(session)}/kiosk-badge").status_code == 401
+        )
 
 
 class TestBadgeCli:
