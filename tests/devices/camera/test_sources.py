@@ -400,8 +400,13 @@ class TestLifecycle:
 
     def test_a_read_waiting_on_a_live_source_ends_when_it_is_closed(self) -> None:
         source = open_source("rtsp://127.0.0.1:9/none#retry=5")
-        threading.Timer(0.2, source.close).start()
+        closer = threading.Timer(0.2, source.close)
+        closer.start()
         start = time.monotonic()
         with pytest.raises(CameraError, match="closed"):
             source.read(timeout=5)
         assert time.monotonic() - start < 2
+        # The read ends as soon as close() begins; close() itself still joins the reader thread
+        # (under load FFmpeg may still be connecting). Wait for it before the leak check looks.
+        closer.join(timeout=30)
+        assert not closer.is_alive()
