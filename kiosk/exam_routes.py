@@ -293,18 +293,28 @@ def exam_time(
     )
 
 
+def _live_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    me: KioskTraineeDep,
+    paper_id: int,
+    template: str,
+) -> Response:
+    """A page of a paper in progress (with the timer); elsewhere if it is not in progress."""
+    state = _state(session, me, paper_id)
+    away = _in_progress_or_away(state)
+    if away is not None:
+        return away
+    return render(request, template, _exam_context(request, settings, me, state, live=True))
+
+
 @router.get("/exams/{paper_id}/overview", **kiosk_allow("trainee"))
 def exam_overview(
     request: Request, session: SessionDep, settings: SettingsDep, me: KioskTraineeDep, paper_id: int
 ) -> Response:
     """Every question of the paper, answered (✔) or not (○): touch one to go there."""
-    state = _state(session, me, paper_id)
-    away = _in_progress_or_away(state)
-    if away is not None:
-        return away
-    return render(
-        request, "exam_overview.html", _exam_context(request, settings, me, state, live=True)
-    )
+    return _live_page(request, session, settings, me, paper_id, "exam_overview.html")
 
 
 @router.post("/exams/{paper_id}/go", **kiosk_allow("trainee"))
@@ -332,13 +342,7 @@ def exam_confirm(
     request: Request, session: SessionDep, settings: SettingsDep, me: KioskTraineeDep, paper_id: int
 ) -> Response:
     """Before handing in: how many questions are still unanswered."""
-    state = _state(session, me, paper_id)
-    away = _in_progress_or_away(state)
-    if away is not None:
-        return away
-    return render(
-        request, "exam_confirm.html", _exam_context(request, settings, me, state, live=True)
-    )
+    return _live_page(request, session, settings, me, paper_id, "exam_confirm.html")
 
 
 @router.post("/exams/{paper_id}/submit", **kiosk_allow("trainee"))

@@ -99,8 +99,7 @@ def sign_in(
             status_code=exc.status,
             idle="page",
         )
-        if isinstance(exc.details, dict) and "retry_after_seconds" in exc.details:
-            page.headers["Retry-After"] = str(exc.details["retry_after_seconds"])
+        page.headers.update(exc.headers())
         return page
     response = _see_other("/kiosk/home")
     set_cookie(request, response, SESSION_COOKIE, started.cookie)

@@ -37,8 +37,7 @@ def _answer(request: Request, exc: SafetrainError) -> JSONResponse:
         {"status": "refused", "error": exc.code, "message": exc.en if lang == "en" else exc.zh},
         status_code=status,
     )
-    if isinstance(exc.details, dict) and "retry_after_seconds" in exc.details:
-        response.headers["Retry-After"] = str(exc.details["retry_after_seconds"])
+    response.headers.update(exc.headers())
     return response
 
 

@@ -203,10 +203,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             return console_pages.error_page(request, exc)
         if _is_kiosk(request):
             return kiosk_pages.error_page(request, exc)
-        headers = {}
-        if isinstance(exc.details, dict) and "retry_after_seconds" in exc.details:
-            headers["Retry-After"] = str(exc.details["retry_after_seconds"])
-        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

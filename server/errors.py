@@ -42,6 +42,12 @@ class SafetrainError(Exception):
     def body(self) -> dict[str, Any]:
         return {"error": self.code, "message": self.message, "details": self.details}
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries: Retry-After when the error says when to try again."""
+        if isinstance(self.details, dict) and "retry_after_seconds" in self.details:
+            return {"Retry-After": str(self.details["retry_after_seconds"])}
+        return {}
+
 
 class InvalidInput(SafetrainError):
     status = 422
