@@ -150,10 +150,10 @@ def card_pdf(trainee: Trainee, text: str) -> bytes:
     from reportlab.lib.units import mm
     from reportlab.pdfgen.canvas import Canvas
 
-    from server.certificates.pdf import CJK_FONT, LATIN_FONT, _register_fonts
+    from server.certificates.pdf import CJK_FONT, LATIN_FONT, register_fonts
     from server.trainees.identity import mask_id_number
 
-    _register_fonts()
+    register_fonts()
     width, height = 85.6 * mm, 54 * mm
     out = io.BytesIO()
     page = Canvas(out, pagesize=(width, height))

@@ -217,7 +217,8 @@ class CertificateLayout:
 
 
 @cache
-def _register_fonts() -> None:
+def register_fonts() -> None:
+    """Register the CJK font with reportlab (once); every PDF that prints Chinese calls this."""
     pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
 
 
@@ -635,7 +636,7 @@ def _issuer(page: _Page, view: CertificateView, x: float, top: float, width: flo
 
 def layout_certificate(view: CertificateView) -> CertificateLayout:
     """Where everything goes on the page; `render_certificate` draws exactly this."""
-    _register_fonts()
+    register_fonts()
     x0, y0, x1, y1 = CONTENT
     header = _Page()
     top = header.centred(view.base_name_zh, _Style(13, 9, color=NAVY), y1)
@@ -814,11 +815,16 @@ def render_qr_png(url: str, scale: int) -> bytes:
 
 
 __all__ = [
+    "CJK_FONT",
+    "LATIN_BOLD",
+    "LATIN_FONT",
     "STATUSES",
     "CertificateLayout",
     "CertificateView",
     "PartResult",
+    "font_for",
     "layout_certificate",
+    "register_fonts",
     "render_certificate",
     "render_qr_png",
 ]
