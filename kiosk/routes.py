@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
+from kiosk.certificate_routes import router as certificate_router
 from kiosk.exam_routes import router as exam_router
 from kiosk.pages import (
     DEVICE_COOKIE,
@@ -20,6 +21,7 @@ from kiosk.pages import (
     render,
     set_cookie,
 )
+from kiosk.progress_routes import router as progress_router
 from kiosk.scan_routes import router as scan_router
 from kiosk.station_routes import router as station_router
 from server.accounts import kiosk as kiosks
@@ -191,4 +193,11 @@ def sign_out(request: Request, session: SessionDep, kiosk: KioskDep) -> Response
 # Each area of the kiosk has its own module of routes (all under /kiosk): import its router
 # at the top and add it to AREAS — not router.include_router(): FastAPI nests an included
 # router, and the roles tests read every app router's routes flat. server/app.py includes AREAS.
-AREAS: tuple[APIRouter, ...] = (router, exam_router, scan_router, station_router)
+AREAS: tuple[APIRouter, ...] = (
+    router,
+    exam_router,
+    scan_router,
+    station_router,
+    progress_router,
+    certificate_router,
+)

@@ -1,0 +1,7 @@
+"""The kiosk's progress pages (being built)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/kiosk", tags=["kiosk"])
