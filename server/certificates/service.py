@@ -250,6 +250,19 @@ def of_trainee(session: Session, trainee_id: int) -> list[Certificate]:
     )
 
 
+def of_trainee_by_number(session: Session, trainee_id: int, number: str) -> Certificate:
+    """The trainee's own certificate of that number; another's reads as not issued at all."""
+    cert = session.exec(
+        select(Certificate).where(
+            Certificate.number == number.strip().upper()[:40],
+            Certificate.trainee_id == trainee_id,
+        )
+    ).first()
+    if cert is None:
+        raise NotFound(f"证书 {number[:40]} 不存在", f"certificate {number[:40]} does not exist")
+    return cert
+
+
 # --- the signed document -------------------------------------------------------------------
 
 
