@@ -159,6 +159,7 @@ def load(
             loaded.trainees += 1
     loaded.plan = demo_schedule.load(session, actor, settings.tz)
     if loaded.plan.courses:
-        loaded.kiosk = demo_kiosk.load(session, actor, settings.tz)
+        loaded.kiosk = demo_kiosk.load(session, actor, settings.tz, settings=settings)
         loaded.plan.sessions += loaded.kiosk.sessions
+        loaded.plan.enrolled += loaded.kiosk.enrolled
     return loaded

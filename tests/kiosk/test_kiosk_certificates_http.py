@@ -209,3 +209,26 @@ class TestNotYours:
     ) -> None:
         response = kiosk.get(route.format(n=cert.number), follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"] == "/kiosk/setup"
+
+
+class TestDemo:
+    def test_the_demo_trainee_sees_their_certificate_at_the_kiosk(
+        self, kiosk: TestClient, session: Session, cert_settings: Settings
+    ) -> None:
+        from server import demo, demo_kiosk
+
+        made = demo.load(session, cert_settings, ADMIN).kiosk
+        assert made.certificate and made.setup_code and made.trainee_id_number
+        kiosk.post("/kiosk/setup", data={"code": made.setup_code})
+        kiosk.post(
+            "/kiosk/sign-in",
+            data={"id_number": made.trainee_id_number, "pin": demo_kiosk.DEMO_PIN},
+        )
+        listed = kiosk.get("/kiosk/certificates").text
+        assert made.certificate in listed and "化工企业从业人员安全再培训" in listed
+        assert "✔</span> 有效" in listed
+        page = kiosk.get(f"/kiosk/certificates/{made.certificate}").text
+        assert made.trainee_name in page  # type: ignore[operator]
+        assert "20 学时" in page and "理论考试" in page
+        qr = kiosk.get(f"/kiosk/certificates/{made.certificate}/qr.png").content
+        assert decode_qr(qr).endswith(f"/verify/{made.certificate}")
