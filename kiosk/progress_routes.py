@@ -47,8 +47,9 @@ LEFT_OF_STATE = {
 
 @dataclass(frozen=True)
 class Left:
-    """One thing still to do before the certificate: a sentence (key, values), the decision's
-    reason it comes from, and the reasons worth reading under it (scoring's own words)."""
+    """One thing still to do before the certificate: a sentence (key, values; no key: the
+    reason's own words), the decision's reason it comes from, and the reasons worth reading
+    under it (scoring's own words)."""
 
     key: str
     reason: Reason
@@ -131,8 +132,10 @@ def what_is_left(decision: CertificationDecision, titles: dict[str, Names]) -> l
             # taken yet needs no more words than the sentence.
             why = () if part.state is PartState.not_attempted else part.reasons
             out.append(Left(key, reason, why, part=titles[part.part], sittings=part.attempts_left))
-        else:  # ready_to_certify: nothing is left
+        elif reason.code == ReasonCode.ready_to_certify:
             out.append(Left("kp_left_ready", reason, (reason,)))
+        else:  # a reason this page has no sentence for yet: scoring's words say it
+            out.append(Left("", reason, ()))
     return out
 
 

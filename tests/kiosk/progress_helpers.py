@@ -14,7 +14,7 @@ from curricula import catalogue, rule_set_on
 from scoring import reasons
 from scoring.results import part_names
 from server.assessment.models import Attempt, AttemptSource, AttemptStatus
-from server.scheduling.models import Attendance, ClassSession, Course
+from server.scheduling.models import Attendance, ClassSession, Course, Enrolment, EnrolmentStatus
 from server.trainees.models import Trainee
 from tests.factories import enrol
 from tests.server.certificates.readiness import SHANGHAI, attend_all, hours_course, passed
@@ -118,3 +118,19 @@ def theory_failed(session: Session, course: Course, trainee: Trainee) -> None:
     session.delete(theory)
     session.commit()
     attempt(session, course, trainee, day="2026-11-20", score="62.0")
+
+
+def retakes(session: Session, course: Course, trainee: Trainee) -> None:
+    """As theory_failed, after three earlier theory fails: six attempts in all."""
+    theory_failed(session, course, trainee)
+    for day, score in (("2026-11-05", "48.0"), ("2026-11-10", "55.0"), ("2026-11-15", "58.0")):
+        attempt(session, course, trainee, day=day, score=score)
+
+
+def only_in(session: Session, trainee: Trainee, course: Course) -> None:
+    """Withdraw the trainee from every other course (the hall's course of today included)."""
+    for row in session.exec(select(Enrolment).where(Enrolment.trainee_id == trainee.id)).all():
+        if row.course_id != course.id:
+            row.status = EnrolmentStatus.withdrawn
+            session.add(row)
+    session.commit()

@@ -3,14 +3,23 @@ every final attempt newest first, only the signed-in trainee's own, and the refu
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from decimal import Decimal
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from curricula import catalogue
+from curricula.model import ModuleKind
+from kiosk.progress_routes import hours_done, hours_needed, what_is_left
+from scoring.decisions import Attempt, Policy, decide_certification
+from scoring.results import part_names
 from server.assessment.models import AttemptStatus
+from server.assessment.sittings import curriculum_of
 from server.certificates import service as certificates
 from server.config import Settings
+from server.i18n import translate
 from tests.factories import ACTOR, enrol, make_course, make_trainee, set_pin
 from tests.kiosk.conftest import Hall
 from tests.kiosk.exam_helpers import signed_in
@@ -43,6 +52,60 @@ def _progress(client: TestClient, hall: Hall, course_id: int | None, lang: str =
     page = client.get(f"/kiosk/progress?lang={lang}")
     assert page.status_code == 200, page.text
     return _course(page.text, course_id)
+
+
+class TestHoursInWords:
+    def test_hours_done_round_down_and_hours_needed_round_up(self) -> None:
+        assert [hours_done(m) for m in (0, 720, 750, 959, 960)] == ["0", "12", "12.5", "15.9", "16"]
+        assert [hours_needed(m) for m in (1, 30, 240, 241)] == ["0.1", "0.5", "4", "4.1"]
+
+
+def _sentences(**theory_and_practical: list[tuple[str, str]]) -> list[str]:
+    """What is left, in Chinese, for histories of the theory and practical exams (score, day);
+    the hours are complete and the device scenario passed."""
+    histories = {
+        part: [Attempt(dt.date.fromisoformat(d), Decimal(s), Decimal(s) >= 80) for s, d in rows]
+        for part, rows in theory_and_practical.items()
+    }
+    histories.setdefault("theory", [Attempt(dt.date(2026, 11, 20), Decimal(90), True)])
+    histories.setdefault("practical", [Attempt(dt.date(2026, 11, 20), Decimal(90), True)])
+    histories["device:NITR-RUNAWAY"] = [Attempt(dt.date(2026, 11, 20), Decimal(90), True)]
+    decision = decide_certification(
+        curriculum_of("NITRATION"),
+        histories=histories,
+        credited_minutes={ModuleKind.theory: 2880, ModuleKind.practical: 960, ModuleKind.vr: 480},
+        rule_sets=catalogue().rule_sets,
+        policy=Policy(passing_score_valid_months=None),
+        on=dt.date(2026, 12, 2),
+    )
+    titles = {"theory": part_names("theory"), "practical": part_names("practical")}
+    return [
+        translate(i.key, "zh", part=i.part[0] if i.part else "", hours=i.hours, n=i.sittings)
+        for i in what_is_left(decision, titles)
+    ]
+
+
+class TestSentenceForEachState:
+    """Each state a part's decision can be in, said in a sentence (from scoring's decision)."""
+
+    def test_a_retake_with_sittings_counted(self) -> None:
+        left = _sentences(practical=[("70", "2026-11-01")])
+        assert left == ["实际操作考试未通过，需补考（还可考 4 次）"]
+
+    def test_a_make_up_failed_under_order_30_means_retraining(self) -> None:
+        left = _sentences(theory=[("60", "2026-05-10"), ("65", "2026-05-20")])
+        assert left == ["理论考试已考满规定次数仍未合格，须重新参加培训后才能再考"]
+
+    def test_five_practical_fails_under_order_19_mean_registering_again(self) -> None:
+        left = _sentences(practical=[("60", f"2026-11-0{n}") for n in range(1, 6)])
+        assert left == ["实际操作考试已考满规定次数仍未合格，须重新报名参加理论考试"]
+
+    def test_a_pass_kept_12_months_has_lapsed(self) -> None:
+        left = _sentences(theory=[("85", "2025-06-10")])
+        assert left == ["理论考试的合格成绩已过期，需重新参加考试"]
+
+    def test_nothing_left(self) -> None:
+        assert _sentences() == ["已具备发证条件，请联系培训教师办理证书"]
 
 
 class TestWhatIsLeft:
