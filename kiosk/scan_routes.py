@@ -30,7 +30,8 @@ async def frame_bytes(request: Request) -> bytes | None:
     return bytes(data)
 
 
-def _answer(request: Request, exc: SafetrainError) -> JSONResponse:
+def refusal(request: Request, exc: SafetrainError) -> JSONResponse:
+    """A scan the server refused, as scan.js shows it: the reason in the page's language."""
     lang = language(request)
     status = 400 if isinstance(exc, InvalidInput) else exc.status
     response = JSONResponse(
@@ -64,7 +65,7 @@ def scan_badge(
         user = badges.sign_in(session, settings, kiosk, badge)
         started = kiosks.start_session(session, settings, kiosk, user)
     except SafetrainError as exc:
-        return _answer(request, exc)
+        return refusal(request, exc)
     response = JSONResponse({"status": "signed_in", "next": "/kiosk/home"})
     set_cookie(request, response, SESSION_COOKIE, started.cookie)
     return response

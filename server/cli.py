@@ -24,6 +24,7 @@ from server.catalog.cli import curricula_app
 from server.certificates.cli import cert_app, keys_app
 from server.certificates.keystore import KeyStore
 from server.db import session_scope
+from server.devices.labels_cli import stations_app
 from server.errors import SafetrainError
 from server.outbox.cli import outbox_app
 from server.trainees.cli import trainees_app
@@ -43,6 +44,7 @@ for sub, name in (
     (trainees_app, "trainees"),
     (kiosk_app, "kiosk"),
     (badges_app, "badges"),
+    (stations_app, "stations"),
     (curricula_app, "curricula"),
     (audit_app, "audit"),
     (keys_app, "keys"),

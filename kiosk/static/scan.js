@@ -1,4 +1,7 @@
 // The kiosk's camera: show it, send a JPEG of it a few times a second; the server reads the QR.
+// One script for every scan: the page's .scan box says where frames go (data-scan-url), what
+// to say (data-msg-hold, -wrong, -no-camera, -done) and, with data-scan-open, which button
+// opens the camera (else it opens at once). An answer with `next` is a success: go there.
 (function () {
   "use strict";
   var box = document.querySelector(".scan");
@@ -7,8 +10,14 @@
   var canvas = box.querySelector(".scan-canvas");
   var status = box.querySelector(".scan-status");
   var again = box.querySelector(".scan-again");
+  var close = box.querySelector(".scan-close");
+  var opener = box.hasAttribute("data-scan-open") ?
+    document.querySelector(box.getAttribute("data-scan-open")) : null;
   var url = box.getAttribute("data-scan-url");
-  var busy = false, paused = false, timer = null;
+  var starting = status.textContent.slice(2);  // "Starting the camera…", without its symbol
+  var busy = false, paused = false, timer = null, stream = null;
+
+  function msg(name) { return box.getAttribute("data-msg-" + name); }
 
   function say(symbol, text, kind) {
     status.textContent = symbol + " " + text;
@@ -22,6 +31,11 @@
     again.focus();
   }
 
+  function noCamera() {
+    pause("⚠", msg("no-camera"));
+    again.hidden = true;
+  }
+
   function send() {
     if (busy || paused || !video.videoWidth) return;
     busy = true;
@@ -31,44 +45,78 @@
     canvas.toBlob(function (blob) {
       fetch(url, { method: "POST", body: blob, headers: { "Content-Type": "image/jpeg" },
                    credentials: "same-origin" })
-        .then(function (r) { return r.json(); })
+        .then(function (r) {
+          if (r.redirected) {  // signed out or not set up: the server sends the screen there
+            window.location.assign(r.url);
+            return { status: "none" };
+          }
+          return r.json();
+        })
         .then(function (answer) {
-          if (answer.status === "signed_in") {
-            clearInterval(timer);
-            say("✔", box.getAttribute("data-msg-signed-in"), "ok");
+          if (answer.next) {
+            stop();
+            say("✔", msg("done"), "ok");
             window.location.assign(answer.next);
           } else if (answer.status === "refused") {
-            pause("⚠", answer.message);  // wait for a touch: one bad badge is one failure
-          } else if (answer.status === "not_a_badge") {
-            say("ⓘ", box.getAttribute("data-msg-not-badge"));
+            pause("⚠", answer.message);  // wait for a touch: one bad code is one failure
+          } else if (answer.status === "none") {
+            say("◌", msg("hold"));
           } else {
-            say("◌", box.getAttribute("data-msg-hold"));
+            say("ⓘ", msg("wrong"));  // a QR, but not the kind this page reads
           }
         })
-        .catch(function () { say("◌", box.getAttribute("data-msg-hold")); })
+        .catch(function () { say("◌", msg("hold")); })
         .then(function () { busy = false; });
     }, "image/jpeg", 0.8);
+  }
+
+  function stop() {
+    clearInterval(timer);
+    timer = null;
+    if (stream) stream.getTracks().forEach(function (track) { track.stop(); });
+    stream = null;
+  }
+
+  function start() {
+    paused = false;
+    again.hidden = true;
+    say("◌", starting);
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      noCamera();
+      return;
+    }
+    navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false })
+      .then(function (s) {
+        stream = s;
+        video.srcObject = s;
+        say("◌", msg("hold"));
+        timer = setInterval(send, 300);
+      })
+      .catch(noCamera);
   }
 
   again.addEventListener("click", function () {
     paused = false;
     again.hidden = true;
-    say("◌", box.getAttribute("data-msg-hold"));
+    say("◌", msg("hold"));
   });
 
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    pause("⚠", box.getAttribute("data-msg-no-camera"));
-    again.hidden = true;
+  if (!opener) {
+    start();
     return;
   }
-  navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false })
-    .then(function (stream) {
-      video.srcObject = stream;
-      say("◌", box.getAttribute("data-msg-hold"));
-      timer = setInterval(send, 300);
-    })
-    .catch(function () {
-      pause("⚠", box.getAttribute("data-msg-no-camera"));
-      again.hidden = true;
+  opener.addEventListener("click", function () {
+    opener.hidden = true;
+    box.hidden = false;
+    start();
+    box.scrollIntoView({ block: "start" });
+  });
+  if (close) {
+    close.addEventListener("click", function () {
+      stop();
+      box.hidden = true;
+      opener.hidden = false;
+      opener.focus();
     });
+  }
 })();

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, or_, select
 
+from curricula.model import StationKind
 from server.assessment import device_attempts
 from server.audit import service as audit
 from server.audit.service import Actor
@@ -274,16 +275,56 @@ def resolve(
     return row
 
 
+NOT_BINDABLE = (StationKind.kiosk, StationKind.exam_seat)  # no device result comes from these
+
+
 def bindable_stations(session: Session) -> list[Station]:
     """The active stations a trainee can be at with a device (VR pods, rigs; not kiosks or exam
     seats), by room and code."""
     return list(
         session.exec(
             select(Station)
-            .where(col(Station.is_active), col(Station.kind).not_in(("kiosk", "exam_seat")))
+            .where(col(Station.is_active), col(Station.kind).not_in(NOT_BINDABLE))
             .order_by(col(Station.room_id), col(Station.code))
         ).all()
     )
+
+
+def bindable_station(session: Session, code: str) -> Station:
+    """The station of that code if a trainee can be at it; else why not, naming the code."""
+    station = station_by_code(session, code)
+    if station.kind in NOT_BINDABLE:
+        kind = StationKind(station.kind)
+        raise NotFound(
+            f"{station.code} 是{kind.label('zh')}，不是可以绑定的工位",
+            f"{station.code} is not a station to bind to ({kind.label('en')})",
+            code="station_not_bindable",
+        )
+    if not station.is_active:
+        raise Conflict(
+            f"工位 {station.code} 已停用",
+            f"station {station.code} is out of service",
+            code="station_out_of_service",
+        )
+    return station
+
+
+def trainee_binding(
+    session: Session, trainee_id: int, binding_id: int
+) -> tuple[StationBinding, Station]:
+    """One of the trainee's own bindings and its station; another trainee's is not found."""
+    row = session.exec(
+        select(StationBinding, Station)
+        .join(Station, col(Station.id) == StationBinding.station_id)
+        .where(StationBinding.id == binding_id, StationBinding.trainee_id == trainee_id)
+    ).first()
+    if row is None:
+        raise NotFound(
+            f"绑定记录 {binding_id} 不存在",
+            f"no station binding {binding_id}",
+            code="binding_not_found",
+        )
+    return row[0], row[1]
 
 
 def binding_of(session: Session, trainee_id: int) -> Station | None:
