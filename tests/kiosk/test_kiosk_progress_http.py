@@ -290,6 +290,10 @@ class TestOnlyMine:
         page = client.get(f"/kiosk/progress/{hall.course.id}")
         assert page.status_code == 200 and f'data-testid="course-{hall.course.id}"' in page.text
         assert "返回学习进度" in page.text
+        # the strict CSP holds: no inline style or script (the bars are <progress>, not widths)
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert "style=" not in page.text and "<script>" not in page.text
+        assert page.headers["cache-control"] == "no-store"
 
 
 class TestRefusals:
