@@ -1,5 +1,8 @@
-"""Trainees' badges: a QR with a random secret (STB1:<base32>, 160 bits) that signs its holder in
-at a kiosk like ID number + PIN. Only a digest is stored; a new badge revokes the one before."""
+"""Trainees' badges. A trainee has one card, and it carries two things: the badge code printed on
+it (`Trainee.badge`: what staff search for and what devices name in their results) and a QR with
+a random secret (STB1:<base32>, 160 bits) that signs its holder in at a kiosk like ID number +
+PIN. Only the secret's digest is stored. Printing a new card renews both, and reporting a card
+lost stops both: an old card never half works."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from server.audit.service import Actor
 from server.config import Settings
 from server.db import utcnow
 from server.errors import InvalidInput, NotAuthenticated, NotFound
+from server.trainees import service as trainees
 from server.trainees.models import Trainee
 
 PREFIX = "STB1:"
@@ -50,14 +54,23 @@ def _active(session: Session, trainee_id: int) -> list[Badge]:
     )
 
 
-def issue(session: Session, actor: Actor, trainee_id: int) -> tuple[Badge, str]:
-    """A new badge for the trainee (the one before is revoked); returns the QR text, shown once."""
-    _, user = _trainee_user(session, trainee_id)
-    now = utcnow()
-    for old in _active(session, trainee_id):
-        old.revoked_at = now
-        session.add(old)
-        audit.record(session, actor, "badge.revoke", "badge", old.id, after={"reason": "reissued"})
+def _revoke_active(session: Session, actor: Actor, trainee_id: int, reason: str) -> int:
+    badges = _active(session, trainee_id)
+    for badge in badges:
+        badge.revoked_at = utcnow()
+        session.add(badge)
+        audit.record(session, actor, "badge.revoke", "badge", badge.id, after={"reason": reason})
+    return len(badges)
+
+
+def issue(
+    session: Session, actor: Actor, trainee_id: int, reason: str | None = None
+) -> tuple[Badge, str]:
+    """A new card for the trainee: a new badge code and a new QR secret; the card before stops
+    working entirely. Returns the QR text, shown once (on the card)."""
+    trainee, user = _trainee_user(session, trainee_id)
+    _revoke_active(session, actor, trainee_id, "reissued")
+    trainees.renew_badge_code(session, actor, trainee, reason)
     secret = base64.b32encode(secrets.token_bytes(SECRET_BYTES)).decode().rstrip("=")
     text = PREFIX + secret
     assert user.id is not None
@@ -65,7 +78,7 @@ def issue(session: Session, actor: Actor, trainee_id: int) -> tuple[Badge, str]:
         trainee_id=trainee_id,
         user_id=user.id,
         secret_hash=digest(text),
-        issued_at=now,
+        issued_at=utcnow(),
         issued_by=actor.name[:64],
     )
     session.add(badge)
@@ -75,16 +88,24 @@ def issue(session: Session, actor: Actor, trainee_id: int) -> tuple[Badge, str]:
     return badge, text
 
 
-def revoke(session: Session, actor: Actor, trainee_id: int) -> int:
-    """Revoke the trainee's badge (lost, or they left); returns how many were active."""
-    _trainee_user(session, trainee_id)
-    badges = _active(session, trainee_id)
-    for badge in badges:
-        badge.revoked_at = utcnow()
-        session.add(badge)
-        audit.record(session, actor, "badge.revoke", "badge", badge.id, after={"reason": "revoked"})
+def report_lost(session: Session, actor: Actor, trainee_id: int, reason: str | None) -> Trainee:
+    """A card lost: a new badge code, and its QR stops signing in. No new QR until a new card is
+    printed (issue); until then the trainee signs in by ID number + PIN."""
+    trainee = trainees.get(session, trainee_id)
+    trainees.renew_badge_code(session, actor, trainee, reason)
+    assert trainee.id is not None
+    _revoke_active(session, actor, trainee.id, "lost")
     session.commit()
-    return len(badges)
+    return trainee
+
+
+def revoke(session: Session, actor: Actor, trainee_id: int) -> int:
+    """Stop the trainee's card signing in at the kiosk (its code stays); returns how many were
+    active."""
+    _trainee_user(session, trainee_id)
+    count = _revoke_active(session, actor, trainee_id, "revoked")
+    session.commit()
+    return count
 
 
 def read_frame(data: bytes | None) -> list[str]:
@@ -166,6 +187,10 @@ def card_pdf(trainee: Trainee, text: str) -> bytes:
     page.drawString(4 * mm, height - 22 * mm, trainee.name[:12])
     page.setFont(LATIN_FONT, 8)
     page.drawString(4 * mm, height - 28 * mm, mask_id_number(trainee.id_number))
+    page.setFont(CJK_FONT, 7)
+    page.drawString(4 * mm, height - 35 * mm, "卡号 Badge")
+    page.setFont(LATIN_FONT, 11)
+    page.drawString(4 * mm, height - 40 * mm, trainee.badge)
     page.setFont(CJK_FONT, 6)
     page.drawString(4 * mm, 8 * mm, "在自助终端刷卡登录；遗失请告知培训教师")
     page.setFont(LATIN_FONT, 5.5)

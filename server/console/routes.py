@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from curricula import EducationLevel
-from server.accounts import pins
+from server.accounts import badges, pins
 from server.accounts import service as accounts
 from server.accounts.models import CONSOLE_ROLES, Role, UserCreate
 from server.console.pages import (
@@ -253,6 +253,7 @@ def _trainee_page(
     trainee_id: int,
     *,
     pin_error: str | None = None,
+    badge_error: str | None = None,
     status_code: int = 200,
 ) -> Response:
     trainee = trainees.get(session, trainee_id)
@@ -268,6 +269,8 @@ def _trainee_page(
             "may_set_pin": login.role in FULL_IDENTITY,
             "pin_set_now": "pin_set" in request.query_params,
             "pin_error": pin_error,
+            "card_lost_now": "card_lost" in request.query_params,
+            "badge_error": badge_error,
         },
         login=login,
         status_code=status_code,
@@ -298,6 +301,42 @@ def trainee_set_pin(
             request, session, login, trainee_id, pin_error=message, status_code=exc.status
         )
     return RedirectResponse(f"/console/trainees/{trainee_id}?pin_set=1", status_code=303)
+
+
+@router.post("/trainees/{trainee_id}/badge-card", **REGISTRY_FORMS)
+def trainee_badge_card(
+    request: Request, session: SessionDep, login: ConsoleLoginDep, trainee_id: int
+) -> Response:
+    """Print a new badge card: a new badge code and kiosk QR; the card before stops working."""
+    try:
+        _, text = badges.issue(session, login.actor, trainee_id)
+    except NotFound as exc:
+        message = exc.en if language(request) == "en" else exc.zh
+        return _trainee_page(
+            request, session, login, trainee_id, badge_error=message, status_code=exc.status
+        )
+    trainee = trainees.get(session, trainee_id)
+    return Response(
+        badges.card_pdf(trainee, text),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="badge-{trainee.badge}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/trainees/{trainee_id}/badge-lost", **REGISTRY_FORMS)
+def trainee_badge_lost(
+    request: Request,
+    session: SessionDep,
+    login: ConsoleLoginDep,
+    trainee_id: int,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """A card lost: a new badge code, and the card's QR stops signing in at the kiosk."""
+    badges.report_lost(session, login.actor, trainee_id, reason.strip() or None)
+    return RedirectResponse(f"/console/trainees/{trainee_id}?card_lost=1", status_code=303)
 
 
 @router.get("/users", **console_allow(Role.admin))

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, File, Query, UploadFile
 from fastapi.responses import Response
 
-from server.accounts import pins
+from server.accounts import badges, pins
 from server.accounts.models import Role
 from server.deps import PrincipalDep, SessionDep, allow
 from server.errors import NotPermitted
@@ -104,8 +104,9 @@ def reissue_badge(
     trainee_id: int,
     reason: Annotated[str | None, Body(embed=True, max_length=500)] = None,
 ) -> TraineePublic:
-    """Issue a new badge code; the old card stops working."""
-    service.reissue_badge(session, principal.actor, trainee_id, reason)
+    """A card lost: a new badge code, and the card's kiosk QR stops signing anyone in. The trainee
+    signs in by ID number + PIN until a new card is printed (POST …/kiosk-badge)."""
+    badges.report_lost(session, principal.actor, trainee_id, reason)
     return _public(session, principal, trainee_id)
 
 

@@ -281,9 +281,9 @@ def update(session: Session, actor: Actor, trainee_id: int, data: TraineeUpdate)
     return trainee
 
 
-def reissue_badge(session: Session, actor: Actor, trainee_id: int, reason: str | None) -> Trainee:
-    """A lost card: a new badge code; the old one stops identifying anyone at once."""
-    trainee = get(session, trainee_id)
+def renew_badge_code(session: Session, actor: Actor, trainee: Trainee, reason: str | None) -> None:
+    """A new badge code for the trainee, audited; the caller commits. The card is one thing: its
+    QR's sign-in secret goes with it (server.accounts.badges does both)."""
     old = trainee.badge
     trainee.badge = new_badge()
     trainee.updated_at = dt.datetime.now(dt.UTC)
@@ -298,8 +298,6 @@ def reissue_badge(session: Session, actor: Actor, trainee_id: int, reason: str |
         after={"badge": trainee.badge},
         reason=reason,
     )
-    session.commit()
-    return trainee
 
 
 def search(
