@@ -14,7 +14,7 @@ from sqlmodel import Session
 from server.certificates import service as certificates
 from server.certificates.models import Certificate
 from server.config import Settings
-from tests.kiosk.certificate_helpers import certified, decode_qr, pdf_shows
+from tests.kiosk.certificate_helpers import certified, decode_qr, pdf_shows, revoked
 from tests.kiosk.conftest import Hall, set_up_screen, shot
 from tests.kiosk.exam_helpers import sign_in_on_screen
 
@@ -83,6 +83,21 @@ class TestOnTheHallsScreen:
         shot(page, "certificate-en")
         page.click("[data-testid=back]")
         assert "My certificates" in page.inner_text("h1")
+
+    def test_a_revoked_certificate_says_so_first(
+        self, page: Any, session: Session, hall: Hall, cert: Certificate
+    ) -> None:
+        revoked(session, cert)
+        _open_certificates(page, hall)
+        assert "⊗ 已撤销" in page.inner_text(f"[data-testid=cert-{cert.number}]")
+        page.click(f"[data-testid=cert-{cert.number}]")
+        banner = page.locator("[role=alert][data-testid=banner]")
+        assert "此证书已撤销，不再有效" in banner.inner_text()
+        assert "原因：证书信息有误" in banner.inner_text()
+        assert (
+            banner.bounding_box()["y"] < page.locator("[data-testid=standing]").bounding_box()["y"]
+        )
+        shot(page, "certificate-revoked")
 
     def test_none_yet_points_to_progress(self, page: Any, hall: Hall) -> None:
         _open_certificates(page, hall)
