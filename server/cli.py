@@ -217,6 +217,10 @@ def demo_load(
         clikit.out.print(
             f"  现在可签到 / can check in now: {kiosk.trainee_name}, ID {kiosk.trainee_id_number}"
         )
+    if kiosk.certificate:
+        clikit.out.print(
+            f"  该学员的证书 / their certificate (/kiosk/certificates): {kiosk.certificate}"
+        )
     if kiosk.setup_code:
         clikit.out.print(
             f"  {demo_kiosk.KIOSK_STATION} 设置码 / setup code (open /kiosk/setup, once): "
