@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import cv2
@@ -20,31 +17,11 @@ from server.errors import InvalidInput
 from server.scheduling import service as scheduling
 from server.scheduling.schemas import StationUpdate
 from tests.factories import ACTOR, make_kiosk, make_room, make_station
+from tests.server.certificates.test_pdf import rasterise
 
 
 def pages_of(pdf: bytes) -> int:
     return len(re.findall(rb"/Type /Page\b(?!s)", pdf))
-
-
-def rasterise(pdf: bytes, tmp_path: Path, page: int = 1) -> np.ndarray:
-    """One page as a grey image, by poppler's pdftoppm (.ci/run installs poppler-utils)."""
-    if shutil.which("pdftoppm") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("pdftoppm (poppler-utils) is missing; .ci/run installs it")
-        pytest.skip("pdftoppm (poppler-utils) is not installed")
-    source = tmp_path / "labels.pdf"
-    source.write_bytes(pdf)
-    subprocess.run(
-        [
-            *("pdftoppm", "-r", "150", "-gray", "-png", "-f", str(page), "-l", str(page)),
-            *("-singlefile", str(source), str(tmp_path / "page")),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    image = cv2.imread(str(tmp_path / "page.png"), cv2.IMREAD_GRAYSCALE)
-    assert image is not None
-    return image
 
 
 class TestLabelText:
