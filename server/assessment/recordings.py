@@ -70,13 +70,7 @@ def exam_station(session: Session, code: str) -> Station:
                 field_error("station", "station_not_recorded", "该工位不能录像", "no exam camera")
             ],
         )
-    if not station.is_active:
-        raise Conflict(
-            f"工位 {station.code} 已停用",
-            f"station {station.code} is out of service",
-            code="station_out_of_service",
-        )
-    return station
+    return scheduling.in_service(station)
 
 
 def exam_stations(session: Session) -> list[Station]:

@@ -22,6 +22,7 @@ from server.audit.service import Actor
 from server.db import utcnow
 from server.devices.models import Attribution, DeviceFrame, StationBinding
 from server.errors import Conflict, InvalidInput, NotFound, field_error
+from server.scheduling import service as scheduling
 from server.scheduling.models import Station
 from server.trainees.models import Trainee
 
@@ -59,13 +60,7 @@ def bind(
 ) -> StationBinding:
     """Put a trainee at a station now; whoever was there, and wherever they were, ends now."""
     now = now or utcnow()
-    station = station_by_code(session, station_code)
-    if not station.is_active:
-        raise Conflict(
-            f"工位 {station.code} 已停用",
-            f"station {station.code} is out of service",
-            code="station_out_of_service",
-        )
+    station = scheduling.in_service(station_by_code(session, station_code))
     trainee = session.get(Trainee, trainee_id)
     if trainee is None:
         raise InvalidInput(
@@ -300,13 +295,7 @@ def bindable_station(session: Session, code: str) -> Station:
             f"{station.code} is not a station to bind to ({kind.label('en')})",
             code="station_not_bindable",
         )
-    if not station.is_active:
-        raise Conflict(
-            f"工位 {station.code} 已停用",
-            f"station {station.code} is out of service",
-            code="station_out_of_service",
-        )
-    return station
+    return scheduling.in_service(station)
 
 
 def trainee_binding(

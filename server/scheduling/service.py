@@ -49,6 +49,17 @@ from server.trainees.models import Employer, Trainee
 INSTRUCTOR_ROLES = (Role.trainer, Role.examiner, Role.admin)
 
 
+def in_service(station: Station) -> Station:
+    """The station, if it is in service; else a Conflict naming it (binding, recording)."""
+    if not station.is_active:
+        raise Conflict(
+            f"工位 {station.code} 已停用",
+            f"station {station.code} is out of service",
+            code="station_out_of_service",
+        )
+    return station
+
+
 def _invalid(field: str, code: str, zh: str, en: str) -> InvalidInput:
     return InvalidInput(zh, en, code=code, details=[field_error(field, code, zh, en)])
 
