@@ -122,6 +122,19 @@ def set_up_screen(page: Any, hall: Hall) -> None:
     page.wait_for_url(re.compile(r"/kiosk$"))
 
 
+def small_targets(page: Any, pixels: int, selector: str = "button, a.button") -> list[str]:
+    """The visible elements matching the selector that are under `pixels` either way, each
+    described by its text (or id, or value) and box: [] when every touch target is big enough."""
+    visible = ", ".join(f"{part.strip()}:visible" for part in selector.split(","))
+    small = []
+    for el in page.query_selector_all(visible):
+        box = el.bounding_box()
+        if box and (box["height"] < pixels or box["width"] < pixels):
+            name = el.inner_text() or el.get_attribute("id") or el.get_attribute("value")
+            small.append(f"{name}: {box}")
+    return small
+
+
 def shot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

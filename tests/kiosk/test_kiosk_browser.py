@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from server.scheduling import attendance
 from tests.factories import ACTOR, enrol, make_trainee, set_pin
-from tests.kiosk.conftest import Hall, set_up_screen, shot
+from tests.kiosk.conftest import Hall, set_up_screen, shot, small_targets
 
 pytestmark = pytest.mark.usefixtures("browser")
 
@@ -30,12 +30,7 @@ def _sign_in(page: Any, hall: Hall, pin: str | None = None) -> None:
 
 
 def _touch_targets_at_least(page: Any, pixels: int) -> list[str]:
-    small = []
-    for el in page.query_selector_all("button:visible, a.button:visible, input:visible"):
-        box = el.bounding_box()
-        if box and (box["height"] < pixels or box["width"] < pixels):
-            small.append(f"{el.inner_text() or el.get_attribute('id')}: {box}")
-    return small
+    return small_targets(page, pixels, "button, a.button, input")
 
 
 class TestSignInAndCheckIn:

@@ -15,7 +15,7 @@ from server.certificates import service as certificates
 from server.certificates.models import Certificate
 from server.config import Settings
 from tests.kiosk.certificate_helpers import certified, decode_qr, pdf_shows, revoked
-from tests.kiosk.conftest import Hall, set_up_screen, shot
+from tests.kiosk.conftest import Hall, set_up_screen, shot, small_targets
 from tests.kiosk.exam_helpers import sign_in_on_screen
 
 pytestmark = pytest.mark.usefixtures("browser")
@@ -27,12 +27,7 @@ def cert(session: Session, cert_settings: Settings, hall: Hall) -> Certificate:
 
 
 def _small_targets(page: Any) -> list[str]:
-    small = []
-    for el in page.query_selector_all("button:visible, a.button:visible, a.cert-row:visible"):
-        box = el.bounding_box()
-        if box and (box["height"] < 64 or box["width"] < 64):
-            small.append(f"{el.inner_text()}: {box}")
-    return small
+    return small_targets(page, 64, "button, a.button, a.cert-row")
 
 
 def _open_certificates(page: Any, hall: Hall) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from tests.kiosk.conftest import Hall, set_up_screen, shot
+from tests.kiosk.conftest import Hall, set_up_screen, shot, small_targets
 from tests.kiosk.exam_helpers import (
     key_of,
     open_sitting,
@@ -42,16 +42,10 @@ def _answer(page: Any, options: list[str]) -> None:
 
 
 def _small_targets(page: Any) -> list[str]:
-    small = []
-    for el in page.query_selector_all("button:visible, a.button:visible, label.option:visible"):
-        box = el.bounding_box()
-        if box and (box["height"] < 64 or box["width"] < 64):
-            small.append(f"{el.inner_text()}: {box}")
-    for el in page.query_selector_all("input:visible"):
-        box = el.bounding_box()
-        if box and (box["height"] < 48 or box["width"] < 48):
-            small.append(f"input {el.get_attribute('value')}: {box}")
-    return small
+    """Buttons and answer cards ≥ 64 px; the radio inputs inside the cards ≥ 48 px."""
+    return small_targets(page, 64, "button, a.button, label.option") + small_targets(
+        page, 48, "input"
+    )
 
 
 def _open_exam(page: Any, hall: Hall, paper_id: int | None) -> None:

@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import Session
 
 from tests.factories import make_trainee
-from tests.kiosk.conftest import ARTIFACTS, Hall, set_up_screen, shot
+from tests.kiosk.conftest import ARTIFACTS, Hall, set_up_screen, shot, small_targets
 from tests.kiosk.exam_helpers import sign_in_on_screen
 from tests.kiosk.progress_helpers import only_in, progress_course, retakes
 from tests.server.certificates.readiness import ready
@@ -27,12 +27,7 @@ def _keep(page: Any, name: str) -> None:
 
 
 def _small_targets(page: Any, pixels: int) -> list[str]:
-    small = []
-    for el in page.query_selector_all("button:visible, a.button:visible, a.tab:visible"):
-        box = el.bounding_box()
-        if box and (box["height"] < pixels or box["width"] < pixels):
-            small.append(f"{el.inner_text()}: {box}")
-    return small
+    return small_targets(page, pixels, "button, a.button, a.tab")
 
 
 def _story(session: Session, hall: Hall) -> int | None:

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from server.accounts import badges
 from tests.factories import ACTOR
-from tests.kiosk.conftest import DESKTOP, PHONE, Hall, shot
+from tests.kiosk.conftest import DESKTOP, PHONE, Hall, shot, small_targets
 from tests.kiosk.exam_helpers import sign_in_on_screen
 from tests.kiosk.scan_helpers import camera_browser, camera_video, qr_image, write_y4m
 from tests.kiosk.station_helpers import label_image, station_in
@@ -55,12 +55,7 @@ def camera_shows(camera_video: Path) -> Callable[[Any], None]:
 
 
 def _small_targets(page: Any, pixels: int) -> list[str]:
-    small = []
-    for el in page.query_selector_all("button:visible, a.button:visible, a.tab:visible"):
-        box = el.bounding_box()
-        if box and (box["height"] < pixels or box["width"] < pixels):
-            small.append(f"{el.inner_text()}: {box}")
-    return small
+    return small_targets(page, pixels, "button, a.button, a.tab")
 
 
 class TestChooseByTouch:
