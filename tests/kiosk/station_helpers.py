@@ -20,6 +20,7 @@ from server.scheduling.schemas import StationUpdate
 from tests.factories import ACTOR, auth, make_room, make_station, make_token, make_user
 from tests.kiosk.conftest import Hall
 from tests.kiosk.scan_helpers import blank_jpeg, jpeg, qr_image
+from tests.server.devices.test_device_results import item, result_frame
 
 
 def signed_in(client: TestClient, hall: Hall) -> None:
@@ -82,30 +83,8 @@ def report_result(client: TestClient, session: Session, station: str, *, seq: in
     )
     token = make_token(session, user=make_user(session, role=Role.gateway))
     session.rollback()  # end the read: the server's writes come next
-    now = dt.datetime.now(dt.UTC)
-    frame = {
-        "t": "result",
-        "v": 1,
-        "dev": station,
-        "boot": "1a2b3c4d",
-        "seq": seq,
-        "scenario": "NITR-RUNAWAY",
-        "badge": None,
-        "score": 87.5,
-        "max": 100,
-        "passed": True,
-        "duration_s": 312,
-        "errors": [],
-        "veto": [],
-        "ts": now.isoformat(),
-    }
-    item = {
-        "key": f"{station}:1a2b3c4d:{seq}",
-        "station": station,
-        "source": "serial",
-        "received_at": now.isoformat(),
-        "frame": frame,
-    }
-    response = client.post("/api/v1/device-results", json={"items": [item]}, headers=auth(token))
+    now = dt.datetime.now(dt.UTC).isoformat()
+    body = item(result_frame(seq, ts=now, dev=station), station=station) | {"received_at": now}
+    response = client.post("/api/v1/device-results", json={"items": [body]}, headers=auth(token))
     assert response.status_code == 200, response.text
     assert [r["status"] for r in response.json()["results"]] == ["accepted"]
